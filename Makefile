@@ -1,0 +1,49 @@
+# aropeer: `make devnet` runs a local network, `make test` runs the tests.
+GO       ?= go
+PKGS     ?= ./...
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/aropeer/aropeer/node.Version=$(VERSION)
+FUZZTIME ?= 30s
+BENCHTIME ?= 1s
+NODES    ?= 4
+
+.PHONY: build test test-race bench fuzz devnet lint tidy-check clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/aropeer ./cmd/aropeer
+
+# The README's test command: vet, then every test. Long soak, fuzz and
+# benchmark runs live in `fuzz` and `bench`.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-race:
+	$(GO) test -count=1 -race -timeout 30m $(PKGS)
+
+# Every benchmark, with the figures the issues name reported as metrics.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
+
+# Each fuzz target for FUZZTIME.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+devnet: build
+	./bin/aropeer devnet --nodes $(NODES) --dir devnet
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+tidy-check:
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
+
+clean:
+	rm -rf bin devnet

@@ -1,0 +1,244 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/wire"
+)
+
+// maxGossipMessage caps any message on any topic; a topic may set a lower cap.
+const maxGossipMessage = 1 << 20
+
+// TopicSpec describes one topic a package publishes on and validates.
+type TopicSpec struct {
+	// Name is the full topic name, such as "/aro/devnet/receipts".
+	Name string
+	// Domain is the envelope domain every message on the topic is sealed with.
+	Domain wire.Domain
+	// MaxSize caps one envelope; zero means maxGossipMessage.
+	MaxSize int
+	// Validate judges a message whose envelope has opened; nil accepts it.
+	// Return Reject for what is provably bad, Ignore for what cannot be
+	// judged yet.
+	Validate func(ctx context.Context, m Message) pubsub.ValidationResult
+	// Score overrides the topic's default score parameters.
+	Score *pubsub.TopicScoreParams
+}
+
+// Message is a gossiped envelope that has been opened and verified.
+type Message struct {
+	From     peer.ID // the peer that forwarded it to us
+	Signer   peer.ID // the peer that sealed the envelope
+	Payload  []byte  // canonical CBOR of the message
+	Envelope []byte  // the sealed envelope as received
+}
+
+// Gossip is the node's gossipsub router and the topics it joined.
+type Gossip struct {
+	ps   *pubsub.PubSub
+	self peer.ID
+	mesh *meshTracer
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	topics map[string]*Topic
+	scores map[peer.ID]float64
+}
+
+// gossipParams are what a network tunes in gossipsub.
+type gossipParams struct {
+	// trusted networks are exempt from the IP colocation penalty: loopback
+	// on a devnet, simulated address ranges in a simulation.
+	trusted []*net.IPNet
+	// bootstrap peers are trusted for peer exchange.
+	bootstrap []peer.ID
+	// scoreInspect is how often the score snapshot is refreshed.
+	scoreInspect time.Duration
+}
+
+func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logger) (*Gossip, error) {
+	g := &Gossip{
+		self:   h.ID(),
+		mesh:   newMeshTracer(),
+		log:    log,
+		topics: make(map[string]*Topic),
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithPeerExchange(true),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithMaxMessageSize(maxGossipMessage),
+		pubsub.WithPeerScore(peerScoreParams(p.trusted, p.bootstrap), peerScoreThresholds()),
+		pubsub.WithPeerScoreInspect(g.setScores, p.scoreInspect),
+		pubsub.WithRawTracer(g.mesh),
+		// gossipsub narrates its life at info; we keep its warnings.
+		pubsub.WithLogger(slog.New(minLevel{log.Handler(), slog.LevelWarn})),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("node: start gossipsub: %w", err)
+	}
+	g.ps = ps
+	return g, nil
+}
+
+// Join joins a topic with its validator and score parameters. Joining the
+// same name twice is an error: one package owns each topic.
+func (g *Gossip) Join(spec TopicSpec) (*Topic, error) {
+	if spec.MaxSize <= 0 || spec.MaxSize > maxGossipMessage {
+		spec.MaxSize = maxGossipMessage
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.topics[spec.Name]; ok {
+		return nil, fmt.Errorf("node: topic %s joined twice", spec.Name)
+	}
+	if err := g.ps.RegisterTopicValidator(spec.Name, validator(spec)); err != nil {
+		return nil, fmt.Errorf("node: validator for %s: %w", spec.Name, err)
+	}
+	t, err := g.ps.Join(spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("node: join %s: %w", spec.Name, err)
+	}
+	score := spec.Score
+	if score == nil {
+		score = defaultTopicScore()
+	}
+	if err := t.SetScoreParams(score); err != nil {
+		return nil, fmt.Errorf("node: score parameters for %s: %w", spec.Name, err)
+	}
+	topic := &Topic{t: t, spec: spec}
+	g.topics[spec.Name] = topic
+	return topic, nil
+}
+
+// validator opens the envelope, so a package's validator sees only
+// messages whose signature verified under the topic's domain.
+func validator(spec TopicSpec) pubsub.ValidatorEx {
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		payload, signer, err := wire.Open(msg.Data, spec.Domain, spec.MaxSize)
+		if err != nil {
+			return pubsub.ValidationReject
+		}
+		m := Message{From: from, Signer: signer, Payload: payload, Envelope: msg.Data}
+		res := pubsub.ValidationAccept
+		if spec.Validate != nil {
+			res = spec.Validate(ctx, m)
+		}
+		if res == pubsub.ValidationAccept {
+			msg.ValidatorData = m
+		}
+		return res
+	}
+}
+
+// MeshSizes returns, for each joined topic, the number of peers in our mesh.
+func (g *Gossip) MeshSizes() map[string]int {
+	g.mu.Lock()
+	names := make([]string, 0, len(g.topics))
+	for name := range g.topics {
+		names = append(names, name)
+	}
+	g.mu.Unlock()
+	sizes := make(map[string]int, len(names))
+	for _, name := range names {
+		sizes[name] = g.mesh.size(name)
+	}
+	return sizes
+}
+
+// Score returns the latest gossipsub score we hold for p.
+func (g *Gossip) Score(p peer.ID) (float64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, ok := g.scores[p]
+	return s, ok
+}
+
+func (g *Gossip) setScores(scores map[peer.ID]float64) {
+	g.mu.Lock()
+	g.scores = scores
+	g.mu.Unlock()
+}
+
+// Topic is one joined topic. Lower packages take it through narrow
+// interfaces of their own (a publisher, a subscription), never the node.
+type Topic struct {
+	t    *pubsub.Topic
+	spec TopicSpec
+}
+
+// Name returns the topic's full name.
+func (t *Topic) Name() string { return t.spec.Name }
+
+// Publish gossips a sealed envelope. It runs our own validator first, so a
+// message that the network would reject never leaves this node.
+func (t *Topic) Publish(ctx context.Context, envelope []byte) error {
+	if err := t.t.Publish(ctx, envelope); err != nil {
+		return fmt.Errorf("node: publish on %s: %w", t.spec.Name, err)
+	}
+	return nil
+}
+
+// Subscribe delivers every valid message on the topic, our own included.
+func (t *Topic) Subscribe() (*Subscription, error) {
+	sub, err := t.t.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("node: subscribe %s: %w", t.spec.Name, err)
+	}
+	return &Subscription{sub: sub}, nil
+}
+
+// Subscription is a stream of validated messages on one topic.
+type Subscription struct {
+	sub *pubsub.Subscription
+}
+
+// ErrClosed is returned by Next once the subscription is cancelled.
+var ErrClosed = errors.New("node: subscription closed")
+
+// Next blocks until the next valid message or the end of ctx.
+func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	msg, err := s.sub.Next(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Message{}, ctx.Err()
+		}
+		return Message{}, ErrClosed
+	}
+	m, ok := msg.ValidatorData.(Message)
+	if !ok {
+		return Message{}, fmt.Errorf("node: message on %s without validator data", s.sub.Topic())
+	}
+	return m, nil
+}
+
+// Cancel ends the subscription.
+func (s *Subscription) Cancel() { s.sub.Cancel() }
+
+// minLevel drops records below a level from a handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

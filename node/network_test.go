@@ -1,0 +1,307 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+
+	"github.com/aropeer/aropeer/node"
+	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/store"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// mocknetNet holds the addresses mocknet gives its hosts; a simulation
+// trusts them as a devnet trusts loopback.
+var mocknetNet = &net.IPNet{IP: net.ParseIP("100::"), Mask: net.CIDRMask(64, 128)}
+
+var newsDomain = wire.Domain{Name: "aro-test-news", PayloadType: "/aro/test/news"}
+
+// testNet is a network of real nodes over in-memory links.
+type testNet struct {
+	mn        mocknet.Mocknet
+	nodes     []*node.Node
+	bootstrap *node.Node
+	keepers   []*node.Node
+	edges     []*node.Node
+}
+
+func startNetwork(t *testing.T, ctx context.Context, keepers, edges int) *testNet {
+	t.Helper()
+	tn := &testNet{mn: mocknet.New()}
+	t.Cleanup(func() { tn.mn.Close() })
+
+	roles := []config.Role{config.RoleBootstrap}
+	for range keepers {
+		roles = append(roles, config.RoleKeeper)
+	}
+	for range edges {
+		roles = append(roles, config.RoleEdge)
+	}
+	hosts := make([]host.Host, len(roles))
+	for i := range roles {
+		h, err := tn.mn.GenPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[i] = h
+	}
+	if err := tn.mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	boot := fmt.Sprintf("%s/p2p/%s", hosts[0].Addrs()[0], hosts[0].ID())
+
+	var wg sync.WaitGroup
+	runCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for i, role := range roles {
+		cfg := config.Default(role)
+		if i > 0 {
+			cfg.Bootstrap = []string{boot}
+		}
+		db, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		h := hosts[i]
+		n, err := node.New(cfg, h.Peerstore().PrivKey(h.ID()),
+			node.WithHost(h),
+			node.WithStore(db),
+			node.WithoutAPI(),
+			node.WithTrustedNets(mocknetNet),
+			node.WithScoreInspectInterval(100*time.Millisecond),
+			node.WithLogger(slog.New(slog.DiscardHandler)),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Run(runCtx); err != nil {
+				t.Errorf("node %d: %v", i, err)
+			}
+		}()
+		<-n.Ready()
+		tn.nodes = append(tn.nodes, n)
+		switch role {
+		case config.RoleBootstrap:
+			tn.bootstrap = n
+		case config.RoleKeeper:
+			tn.keepers = append(tn.keepers, n)
+		default:
+			tn.edges = append(tn.edges, n)
+		}
+	}
+	return tn
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNetworkOf50(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 50 nodes; skipped in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tn := startNetwork(t, ctx, 4, 45)
+
+	t.Run("keeper finds every edge through the DHT", func(t *testing.T) {
+		want := make([]peer.ID, 0, len(tn.edges))
+		for _, e := range tn.edges {
+			want = append(want, e.Host().ID())
+		}
+		slices.Sort(want)
+		keeper := tn.keepers[0]
+		var got []peer.ID
+		eventually(t, time.Minute, "keeper finds all 45 edges", func() bool {
+			fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+			defer fcancel()
+			got = got[:0]
+			for _, p := range node.FindProviders(fctx, keeper.DHT(), "devnet", "liveness") {
+				got = append(got, p.ID)
+			}
+			slices.Sort(got)
+			got = slices.Compact(got)
+			return slices.Equal(got, want)
+		})
+		if others := node.FindProviders(ctx, keeper.DHT(), "devnet", "storage"); len(others) != 0 {
+			t.Errorf("found %d providers of storage, which no edge offers", len(others))
+		}
+	})
+
+	// Every node joins a topic whose validator rejects the payload "bad".
+	const topicName = "/aro/devnet/test-news"
+	spec := node.TopicSpec{
+		Name:   topicName,
+		Domain: newsDomain,
+		Validate: func(_ context.Context, m node.Message) pubsub.ValidationResult {
+			if bytes.Equal(m.Payload, []byte("bad")) {
+				return pubsub.ValidationReject
+			}
+			return pubsub.ValidationAccept
+		},
+	}
+	subs := make([]*node.Subscription, len(tn.nodes))
+	topics := make([]*node.Topic, len(tn.nodes))
+	for i, n := range tn.nodes {
+		topic, err := n.Gossip().Join(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := topic.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		topics[i], subs[i] = topic, sub
+	}
+	eventually(t, 30*time.Second, "every node has a mesh on the topic", func() bool {
+		for _, n := range tn.nodes {
+			if n.Gossip().MeshSizes()[topicName] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// received collects, per node, the payloads it was delivered.
+	var mu sync.Mutex
+	received := make([][]string, len(tn.nodes))
+	var readers sync.WaitGroup
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer func() { stopReading(); readers.Wait() }()
+	for i, sub := range subs {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				m, err := sub.Next(readCtx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				received[i] = append(received[i], string(m.Payload))
+				mu.Unlock()
+			}
+		}()
+	}
+	everyoneHas := func(payload string) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range received {
+				if !slices.Contains(r, payload) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+
+	t.Run("a message reaches every subscriber", func(t *testing.T) {
+		edge := tn.edges[7]
+		env, err := wire.Seal(edge.Host().Peerstore().PrivKey(edge.Host().ID()), newsDomain, []byte("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topics[slices.Index(tn.nodes, edge)].Publish(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "all 50 nodes receive the message", everyoneHas("hello"))
+	})
+
+	t.Run("an invalid message reaches no one and lowers its sender's score", func(t *testing.T) {
+		// The attacker runs plain gossipsub without our validators.
+		attacker, err := tn.mn.GenPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tn.mn.LinkAll(); err != nil {
+			t.Fatal(err)
+		}
+		victims := tn.edges[:3]
+		for _, v := range victims {
+			if err := attacker.Connect(ctx, peer.AddrInfo{ID: v.Host().ID(), Addrs: v.Host().Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ps, err := pubsub.NewGossipSub(ctx, attacker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err := ps.Join(topicName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := at.Subscribe(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the victims see the attacker on the topic", func() bool {
+			return len(at.ListPeers()) == len(victims)
+		})
+		key := attacker.Peerstore().PrivKey(attacker.ID())
+		bad, err := wire.Seal(key, newsDomain, []byte("bad"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := wire.Seal(key, wire.Domain{Name: "aro-other", PayloadType: "/aro/other"}, []byte("forged"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A persistent attacker: it keeps publishing until its victims
+		// have scored it down, since its first messages may leave before
+		// its router has streams to them.
+		eventually(t, 30*time.Second, "every victim scores the attacker below zero", func() bool {
+			for _, msg := range [][]byte{bad, forged} {
+				if err := at.Publish(ctx, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, v := range victims {
+				if s, ok := v.Gossip().Score(attacker.ID()); !ok || s >= 0 {
+					return false
+				}
+			}
+			return true
+		})
+		// A marker published after the attack reaches everyone; by then the
+		// attacker's messages would have too, had any been forwarded.
+		env, err := wire.Seal(tn.keepers[0].Host().Peerstore().PrivKey(tn.keepers[0].Host().ID()), newsDomain, []byte("marker"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topics[1].Publish(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "all nodes receive the marker", everyoneHas("marker"))
+		mu.Lock()
+		defer mu.Unlock()
+		for i, r := range received {
+			if slices.Contains(r, "bad") || slices.Contains(r, "forged") {
+				t.Errorf("node %d was delivered an invalid message: %q", i, r)
+			}
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Decoding caps. The byte cap (maxSize) is the caller's; these bound what a
+// small input can expand into: one CBOR byte can become a 16-byte interface
+// value, and each nesting level costs a stack frame.
+const (
+	maxNestedLevels  = 16
+	maxArrayElements = 1 << 17
+	maxMapPairs      = 1 << 16
+)
+
+var (
+	// ErrTooLarge means the input is longer than the caller's size cap.
+	ErrTooLarge = errors.New("wire: input too large")
+	// ErrNonCanonical means the input decodes but is not the one canonical
+	// encoding of the value it decodes to.
+	ErrNonCanonical = errors.New("wire: non-canonical encoding")
+)
+
+// codec holds the encoding and decoding modes. Both are immutable and safe
+// for concurrent use.
+type codec struct {
+	enc cbor.EncMode
+	dec cbor.DecMode
+}
+
+// codecs is built on first use; sync.OnceValue keeps it out of init() and
+// it never changes afterwards.
+var codecs = sync.OnceValue(newCodec)
+
+func newCodec() codec {
+	eo := cbor.CoreDetEncOptions()
+	// No tags at all: nothing in a message needs one, and a tag would be one
+	// more thing a verifier has to interpret the same way.
+	eo.TagsMd = cbor.TagsForbidden
+	enc, err := eo.EncMode()
+	if err != nil {
+		panic("wire: cbor encoding options: " + err.Error()) // constant options; a bug, not input
+	}
+	dec, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   maxNestedLevels,
+		MaxArrayElements:  maxArrayElements,
+		MaxMapPairs:       maxMapPairs,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic("wire: cbor decoding options: " + err.Error())
+	}
+	return codec{enc: enc, dec: dec}
+}
+
+// Marshal returns the canonical CBOR encoding of v (RFC 8949 core
+// deterministic encoding, no tags).
+func Marshal(v any) ([]byte, error) {
+	b, err := codecs().enc.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes data into v, which must be a non-nil pointer to a zero
+// value. It accepts only the canonical encoding: data must be at most
+// maxSize bytes, well formed, a single item with no trailing bytes, free of
+// duplicate keys, indefinite lengths, tags and fields v does not have, and
+// equal to Marshal of what it decodes to. On error, v is left in an
+// unspecified state and must not be used.
+func Unmarshal(data []byte, v any, maxSize int) error {
+	if maxSize <= 0 {
+		return fmt.Errorf("wire: decode: invalid size cap %d", maxSize)
+	}
+	if len(data) > maxSize {
+		return fmt.Errorf("wire: decode %T: %d bytes over cap %d: %w", v, len(data), maxSize, ErrTooLarge)
+	}
+	c := codecs()
+	if err := c.dec.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("wire: decode %T: %w", v, err)
+	}
+	// The decoder accepts some non-shortest forms and any key order; the
+	// re-encoding is the only test that covers every rule at once, and it
+	// also catches fields v cannot hold exactly (omitted zero values, ints
+	// read into floats, and so on).
+	again, err := c.enc.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("wire: decode %T: re-encode: %w", v, err)
+	}
+	if !bytes.Equal(again, data) {
+		return fmt.Errorf("wire: decode %T: %w", v, ErrNonCanonical)
+	}
+	return nil
+}
