@@ -36,6 +36,7 @@ type Node struct {
 	network config.Network
 	key     crypto.PrivKey
 	dataDir string
+	baseLog *slog.Logger // each part adds its own component
 	log     *slog.Logger
 
 	registry    *prometheus.Registry
@@ -149,7 +150,7 @@ func New(cfg config.Config, key crypto.PrivKey, opts ...Option) (*Node, error) {
 	if n.registry == nil {
 		n.registry = prometheus.NewRegistry()
 	}
-	n.log = n.log.With("component", "node")
+	n.baseLog, n.log = n.log, n.log.With("component", "node")
 	return n, nil
 }
 
@@ -199,7 +200,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	if n.db == nil {
 		dir := config.Datadir(n.dataDir).StorePath()
-		db, err := store.Open(dir, store.WithLogger(n.log.With("component", "store")))
+		db, err := store.Open(dir, store.WithLogger(n.baseLog))
 		if err != nil {
 			return err
 		}
@@ -230,7 +231,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 	gp := gossipParams{trusted: n.trusted, bootstrap: peerIDs(bootstrap), scoreInspect: n.inspect}
-	n.gossip, err = newGossip(svcCtx, n.host, gp, n.log.With("component", "gossip"))
+	n.gossip, err = newGossip(svcCtx, n.host, gp, n.baseLog.With("component", "gossip"))
 	if err != nil {
 		return err
 	}
@@ -280,7 +281,7 @@ func (n *Node) startAPI(ctx context.Context, wg *sync.WaitGroup, failed chan<- e
 		return err
 	}
 	srv, err := api.New(n.cfg.API.Addr, token,
-		api.WithLogger(n.log.With("component", "api")),
+		api.WithLogger(n.baseLog),
 		api.WithStatus(n.Status),
 		api.WithMetrics(n.registry),
 	)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -67,16 +66,6 @@ func loadConfig(dataDir string, o overrides) (config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level)) // validated with the config
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 func newRunCmd() *cobra.Command {
 	var dataDir string
 	var o overrides
@@ -133,8 +122,9 @@ func runUntilStopped(ctx context.Context, fn func(context.Context) error, log *s
 // explainStartError turns the start-up failures a user can cause into
 // advice.
 func explainStartError(err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("a listen address is already in use (%w): stop the other process or change listen in config.toml", err)
+	// libp2p reports its listeners' failures as text.
+	if errors.Is(err, syscall.EADDRINUSE) || (err != nil && strings.Contains(err.Error(), "address already in use")) {
+		return fmt.Errorf("a listen address is already in use: stop the process holding it or change listen in config.toml (%w)", err)
 	}
 	return err
 }
