@@ -107,6 +107,7 @@ type bootstrapper struct {
 	d     *dht.IpfsDHT
 	peers []peer.AddrInfo
 	log   *slog.Logger
+	clock Clock
 
 	minBackoff, maxBackoff time.Duration
 	checkEvery             time.Duration
@@ -120,7 +121,7 @@ func (b *bootstrapper) run(ctx context.Context) {
 	next := make(map[peer.ID]time.Time, len(b.peers))
 	refreshed := false
 	for {
-		now := time.Now()
+		now := b.clock.Now()
 		connected := 0
 		for _, p := range b.peers {
 			if p.ID == b.h.ID() {
@@ -163,7 +164,7 @@ func (b *bootstrapper) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(b.checkEvery):
+		case <-b.clock.After(b.checkEvery):
 		}
 	}
 }
@@ -175,6 +176,7 @@ type advertiser struct {
 	d     *dht.IpfsDHT
 	keys  map[string]cid.Cid // kind → key
 	log   *slog.Logger
+	clock Clock
 	every time.Duration
 	retry time.Duration
 }
@@ -206,7 +208,7 @@ func (a *advertiser) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-a.clock.After(wait):
 		}
 	}
 }

@@ -47,6 +47,7 @@ type Node struct {
 	trusted     []*net.IPNet
 	withAPI     bool
 	inspect     time.Duration
+	clock       Clock
 
 	ready   chan struct{}
 	started time.Time
@@ -133,6 +134,7 @@ func New(cfg config.Config, key crypto.PrivKey, opts ...Option) (*Node, error) {
 		log:     slog.Default(),
 		withAPI: true,
 		inspect: 5 * time.Second,
+		clock:   systemClock{},
 		trusted: loopbackNets(),
 		ready:   make(chan struct{}),
 	}
@@ -196,7 +198,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
-	n.started = time.Now()
+	n.started = n.clock.Now()
 
 	if n.db == nil {
 		dir := config.Datadir(n.dataDir).StorePath()
@@ -254,10 +256,10 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 
 	boot := &bootstrapper{
-		h: n.host, d: n.dht, peers: bootstrap, log: n.log,
+		h: n.host, d: n.dht, peers: bootstrap, log: n.log, clock: n.clock,
 		minBackoff: time.Second, maxBackoff: time.Minute, checkEvery: 2 * time.Second,
 	}
-	adv := &advertiser{d: n.dht, keys: n.resourceKeys(), log: n.log, every: 10 * time.Minute, retry: 2 * time.Second}
+	adv := &advertiser{d: n.dht, keys: n.resourceKeys(), log: n.log, clock: n.clock, every: 10 * time.Minute, retry: 2 * time.Second}
 	for _, run := range []func(context.Context){boot.run, adv.run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(svcCtx) }()
@@ -322,7 +324,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		DHTRoutingTableSize: n.dht.RoutingTable().Size(),
 		Topics:              n.gossip.MeshSizes(),
 		Version:             Version,
-		UptimeSeconds:       time.Since(n.started).Seconds(),
+		UptimeSeconds:       n.clock.Now().Sub(n.started).Seconds(),
 	}, nil
 }
 

@@ -13,27 +13,25 @@
 // it and its CID can be recomputed by anyone, and two peers never read
 // one message two ways.
 //
-// Message structs should be maps with small integer keys and omitempty:
+// Message structs should be maps with short string keys and omitempty:
 //
 //	type Receipt struct {
-//		Network string `cbor:"1,keyasint"`
-//		Epoch   uint64 `cbor:"2,keyasint"`
-//		Reason  string `cbor:"7,keyasint,omitempty"`
+//		Network string `cbor:"net"`
+//		Epoch   uint64 `cbor:"epoch"`
+//		Reason  string `cbor:"reason,omitempty"`
 //	}
 //
-// Integer keys keep messages small; being a map, a message can gain an
-// optional field later without renumbering the others (old decoders reject
-// the new field while it is set, which is the safe direction). toarray
-// structs are smaller still but freeze the field list. Avoid floats in
-// messages (use integer units), and never decode into a non-zero value.
-// A cid.Cid field encodes as a byte string of the binary CID; mark it
-// omitempty if it may be undefined, since an undefined CID encodes as an
-// empty byte string that does not decode.
-//
-// Caveat: strict DAG-CBOR requires string map keys, so integer-keyed
-// messages are canonical CBOR but not DAG-CBOR, although their CIDs carry
-// the dag-cbor codec as the design specifies. IPLD tools that enforce
-// DAG-CBOR will refuse to decode them; nothing in aropeer does.
+// String keys keep messages valid DAG-CBOR, as their dag-cbor CIDs claim:
+// DAG-CBOR allows only string map keys, and for string keys the core
+// deterministic order (by encoded bytes) is DAG-CBOR's length-first order.
+// Being a map, a message can gain an optional field later (old decoders
+// reject the new field while it is set, which is the safe direction).
+// Avoid floats in messages (use integer units: DAG-CBOR wants 64-bit
+// floats, core deterministic CBOR the shortest), and never decode into a
+// non-zero value. A cid.Cid field encodes as a byte string of the binary
+// CID, not a DAG-CBOR link (tags are refused); mark it omitempty if it may
+// be undefined, since an undefined CID encodes as an empty byte string
+// that does not decode.
 //
 // # CIDs
 //
