@@ -161,6 +161,18 @@ func Read(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	return decode(path, data)
+}
+
+// maxConfigSize caps a config file; a real one is a few KiB.
+const maxConfigSize = 1 << 20
+
+// decode reads a config file's bytes over Default(); path only names the
+// file in errors.
+func decode(path string, data []byte) (Config, error) {
+	if len(data) > maxConfigSize {
+		return Config{}, fmt.Errorf("config: %s is %d bytes; a config file is at most %d", path, len(data), maxConfigSize)
+	}
 	c := Default()
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
