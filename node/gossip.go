@@ -94,6 +94,10 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 // Join joins a topic with its validator and score parameters. Joining the
 // same name twice is an error: one package owns each topic.
 func (g *Gossip) Join(spec TopicSpec) (*Topic, error) {
+	return g.join(spec, validator(spec))
+}
+
+func (g *Gossip) join(spec TopicSpec, val pubsub.ValidatorEx) (*Topic, error) {
 	if spec.MaxSize <= 0 || spec.MaxSize > maxGossipMessage {
 		spec.MaxSize = maxGossipMessage
 	}
@@ -102,7 +106,7 @@ func (g *Gossip) Join(spec TopicSpec) (*Topic, error) {
 	if _, ok := g.topics[spec.Name]; ok {
 		return nil, fmt.Errorf("node: topic %s joined twice", spec.Name)
 	}
-	if err := g.ps.RegisterTopicValidator(spec.Name, validator(spec)); err != nil {
+	if err := g.ps.RegisterTopicValidator(spec.Name, val); err != nil {
 		return nil, fmt.Errorf("node: validator for %s: %w", spec.Name, err)
 	}
 	t, err := g.ps.Join(spec.Name)
@@ -119,6 +123,39 @@ func (g *Gossip) Join(spec TopicSpec) (*Topic, error) {
 	topic := &Topic{t: t, spec: spec}
 	g.topics[spec.Name] = topic
 	return topic, nil
+}
+
+// RawTopicSpec describes a topic whose messages are not our envelopes,
+// such as drand's beacon topic, which carries drand's own format.
+type RawTopicSpec struct {
+	Name    string
+	MaxSize int
+	// Validate judges the raw message bytes from a forwarding peer.
+	Validate func(ctx context.Context, from peer.ID, data []byte) pubsub.ValidationResult
+	Score    *pubsub.TopicScoreParams
+}
+
+// JoinRaw joins a topic of foreign messages. Its subscribers get each
+// valid message with Payload and Envelope both set to the raw bytes and no
+// Signer.
+func (g *Gossip) JoinRaw(spec RawTopicSpec) (*Topic, error) {
+	return g.join(TopicSpec{Name: spec.Name, MaxSize: spec.MaxSize, Score: spec.Score}, rawValidator(spec))
+}
+
+func rawValidator(spec RawTopicSpec) pubsub.ValidatorEx {
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		if len(msg.Data) > spec.MaxSize && spec.MaxSize > 0 {
+			return pubsub.ValidationReject
+		}
+		res := pubsub.ValidationAccept
+		if spec.Validate != nil {
+			res = spec.Validate(ctx, from, msg.Data)
+		}
+		if res == pubsub.ValidationAccept {
+			msg.ValidatorData = Message{From: from, Payload: msg.Data, Envelope: msg.Data}
+		}
+		return res
+	}
 }
 
 // validator opens the envelope, so a package's validator sees only
