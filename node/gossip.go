@@ -94,13 +94,19 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 // Join joins a topic with its validator and score parameters. Joining the
 // same name twice is an error: one package owns each topic.
 func (g *Gossip) Join(spec TopicSpec) (*Topic, error) {
+	spec.MaxSize = capSize(spec.MaxSize)
 	return g.join(spec, validator(spec))
 }
 
-func (g *Gossip) join(spec TopicSpec, val pubsub.ValidatorEx) (*Topic, error) {
-	if spec.MaxSize <= 0 || spec.MaxSize > maxGossipMessage {
-		spec.MaxSize = maxGossipMessage
+// capSize is a topic's cap on one message: its own, within the router's.
+func capSize(n int) int {
+	if n <= 0 || n > maxGossipMessage {
+		return maxGossipMessage
 	}
+	return n
+}
+
+func (g *Gossip) join(spec TopicSpec, val pubsub.ValidatorEx) (*Topic, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.topics[spec.Name]; ok {
@@ -139,12 +145,13 @@ type RawTopicSpec struct {
 // valid message with Payload and Envelope both set to the raw bytes and no
 // Signer.
 func (g *Gossip) JoinRaw(spec RawTopicSpec) (*Topic, error) {
+	spec.MaxSize = capSize(spec.MaxSize)
 	return g.join(TopicSpec{Name: spec.Name, MaxSize: spec.MaxSize, Score: spec.Score}, rawValidator(spec))
 }
 
 func rawValidator(spec RawTopicSpec) pubsub.ValidatorEx {
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		if len(msg.Data) > spec.MaxSize && spec.MaxSize > 0 {
+		if len(msg.Data) > spec.MaxSize {
 			return pubsub.ValidationReject
 		}
 		res := pubsub.ValidationAccept

@@ -37,7 +37,7 @@ type testNet struct {
 	edges     []*node.Node
 }
 
-func startNetwork(t *testing.T, ctx context.Context, keepers, edges int) *testNet {
+func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, configure ...func(i int, cfg *config.Config)) *testNet {
 	t.Helper()
 	tn := &testNet{mn: mocknet.New()}
 	t.Cleanup(func() { tn.mn.Close() })
@@ -69,6 +69,9 @@ func startNetwork(t *testing.T, ctx context.Context, keepers, edges int) *testNe
 		cfg := config.Default(role)
 		if i > 0 {
 			cfg.Bootstrap = []string{boot}
+		}
+		for _, f := range configure {
+			f(i, &cfg)
 		}
 		db, err := store.Open(t.TempDir())
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/node/api"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/store"
@@ -48,6 +50,9 @@ type Node struct {
 	withAPI     bool
 	inspect     time.Duration
 	clock       Clock
+
+	beacon      beacon.Source // injected, or built by Run
+	latestRound atomic.Uint64
 
 	ready   chan struct{}
 	started time.Time
@@ -97,6 +102,12 @@ func WithTrustedNets(nets ...*net.IPNet) Option {
 // WithRegistry sets the Prometheus registry the node's collectors join.
 func WithRegistry(r *prometheus.Registry) Option {
 	return func(n *Node) error { n.registry = r; return nil }
+}
+
+// WithBeacon gives the node its beacon source, in place of the gossip,
+// HTTP and local sources it would build from its config.
+func WithBeacon(src beacon.Source) Option {
+	return func(n *Node) error { n.beacon = src; return nil }
 }
 
 // WithoutAPI runs the node without its HTTP API, as a simulation does.
@@ -181,6 +192,9 @@ func (n *Node) Store() *store.DB { return n.db }
 // Network returns the parameters of the node's network.
 func (n *Node) Network() config.Network { return n.network }
 
+// Beacon returns the node's source of verified beacon rounds.
+func (n *Node) Beacon() beacon.Source { return n.beacon }
+
 // Registry returns the registry the node's metrics are served from.
 func (n *Node) Registry() *prometheus.Registry { return n.registry }
 
@@ -248,6 +262,14 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	if n.beacon == nil {
+		if err := n.startBeacon(svcCtx, &wg); err != nil {
+			return err
+		}
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.followBeacon(svcCtx) }()
+
 	failed := make(chan error, 1)
 	if n.withAPI {
 		if err := n.startAPI(svcCtx, &wg, failed); err != nil {
@@ -293,6 +315,7 @@ func (n *Node) startAPI(ctx context.Context, wg *sync.WaitGroup, failed chan<- e
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	srv.Handle("GET "+BeaconPath+"{round}", n.beaconHandler())
 	n.api = srv
 	wg.Add(1)
 	go func() {
@@ -325,6 +348,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		Topics:              n.gossip.MeshSizes(),
 		Version:             Version,
 		UptimeSeconds:       n.clock.Now().Sub(n.started).Seconds(),
+		LatestRound:         n.latestRound.Load(),
 	}, nil
 }
 

@@ -163,6 +163,8 @@ func prepareDevnet(dir string, roles []config.Role) ([]*devnetNode, error) {
 					fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port),
 				},
 				apiAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
+				// The bootstrap node runs the devnet's beacon.
+				local: i == 0,
 			}
 			if bootstrap != "" {
 				o.bootstrap = []string{bootstrap}
@@ -233,8 +235,8 @@ func (n *devnetNode) start(self string) error {
 	return nil
 }
 
-// waitConnected polls every node's API until each has a peer and a
-// non-empty routing table.
+// waitConnected polls every node's API until each has a peer, a
+// non-empty routing table and a verified beacon round.
 func waitConnected(ctx context.Context, nodes []*devnetNode, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -242,7 +244,7 @@ func waitConnected(ctx context.Context, nodes []*devnetNode, timeout time.Durati
 		client := api.NewClient(n.apiAddr, "")
 		for {
 			st, err := client.Status(ctx)
-			if err == nil && st.ConnectedPeers > 0 && st.DHTRoutingTableSize > 0 {
+			if err == nil && st.ConnectedPeers > 0 && st.DHTRoutingTableSize > 0 && st.LatestRound > 0 {
 				break
 			}
 			select {
@@ -265,7 +267,11 @@ func printDevnet(w io.Writer, nodes []*devnetNode) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tPEER ID\tAPI\tDATADIR")
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "node-%d\t%s\t%s\t%s\t%s\n", n.index, n.role, n.peerID, n.apiAddr, n.dataDir)
+		role := string(n.role)
+		if n.index == 0 {
+			role += " + beacon"
+		}
+		fmt.Fprintf(tw, "node-%d\t%s\t%s\t%s\t%s\n", n.index, role, n.peerID, n.apiAddr, n.dataDir)
 	}
 	tw.Flush()
 }

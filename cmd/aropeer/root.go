@@ -74,6 +74,7 @@ func newRootCmd() *cobra.Command {
 		newIDCmd(),
 		newVersionCmd(),
 		newDevnetCmd(),
+		newBeaconCmd(),
 	)
 	return root
 }

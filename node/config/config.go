@@ -41,10 +41,21 @@ type Config struct {
 	Deny      []string `toml:"deny" comment:"Peer IDs and CIDR prefixes (e.g. 10.0.0.0/8) never to connect with."`
 	Offers    []string `toml:"offers" comment:"Resource kinds an edge offers besides liveness, which every edge proves: storage, bandwidth, compute. Other roles ignore it."`
 
+	Beacon  Beacon  `toml:"beacon" comment:"Where beacon rounds come from: gossip always, drand HTTP relays, and a devnet's local beacon."`
 	API     API     `toml:"api" comment:"Local HTTP API: status, metrics, control."`
 	Limits  Limits  `toml:"limits" comment:"Resource manager limits: what the node accepts at most."`
 	ConnMgr ConnMgr `toml:"connmgr" comment:"Connection manager: trims connections from high down to low, below limits.system_conns."`
 	Log     Log     `toml:"log"`
+}
+
+// Beacon configures the node's beacon sources. Gossip on drand's topic is
+// always on; the others add to it.
+type Beacon struct {
+	// Relays are drand HTTP relays; empty means the network's default.
+	Relays []string `toml:"relays" comment:"drand HTTP relays (https://...); empty: the network's default."`
+	// Local runs the network's local beacon; only a devnet has one, and
+	// only one node of it should run it.
+	Local bool `toml:"local" comment:"Sign the network's rounds with its local beacon (devnet only, one node)."`
 }
 
 // API configures the local HTTP API.
@@ -93,6 +104,7 @@ func Default(roles ...Role) Config {
 		Bootstrap: []string{},
 		Deny:      []string{},
 		Offers:    []string{},
+		Beacon:    Beacon{Relays: []string{}},
 		API:       API{Addr: "127.0.0.1:8547"},
 		Limits: Limits{
 			MemoryMiB:       512,

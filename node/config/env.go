@@ -136,6 +136,12 @@ func setText(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetInt(v)
+	case reflect.Bool:
+		v, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		f.SetBool(v)
 	case reflect.Slice:
 		if f.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("unsupported list type %s", f.Type())

@@ -14,6 +14,7 @@ import (
 func TestKeys(t *testing.T) {
 	want := []string{
 		"roles", "network", "listen", "announce", "bootstrap", "deny", "offers",
+		"beacon.relays", "beacon.local",
 		"api.addr",
 		"limits.memory_mib", "limits.system_conns", "limits.system_streams",
 		"limits.peer_conns", "limits.peer_streams", "limits.protocol_streams",
@@ -61,12 +62,12 @@ func TestSet(t *testing.T) {
 func TestSetEveryKey(t *testing.T) {
 	for _, key := range config.Keys() {
 		c := config.Default()
-		for _, v := range []string{"1s", "7", "x"} { // one parses as each kind
+		for _, v := range []string{"1s", "7", "true", "x"} { // one parses as each kind
 			if c.Set(key, v) == nil {
 				break
 			}
 			if v == "x" {
-				t.Errorf("Set(%q) accepts none of 1s, 7, x", key)
+				t.Errorf("Set(%q) accepts none of 1s, 7, true, x", key)
 			}
 		}
 	}

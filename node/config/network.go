@@ -7,14 +7,17 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/aropeer/aropeer/beacon"
 )
 
 // ErrUnknownNetwork is returned by LookupNetwork for a name it does not know.
 var ErrUnknownNetwork = errors.New("config: unknown network")
 
 // Gossip topic kinds; Network.Topic turns one into a topic name.
+// Beacon rounds travel on drand's own topic (beacon.TopicName), so that
+// peers can listen to drand's gossip relays too.
 const (
-	TopicBeacon     = "beacon"
 	TopicChallenges = "challenges"
 	TopicReceipts   = "receipts"
 	TopicReports    = "reports"
@@ -23,23 +26,32 @@ const (
 )
 
 // Network holds the parameters every peer of one network must agree on.
-// It is a plain value: later issues add the beacon's chain info, challenge
-// probabilities and deadlines per resource, committee size, reward and
-// penalty rates, the settlement backend and whether insecure-dev
-// attestations are allowed.
+// It is a plain value: later issues add challenge probabilities and
+// deadlines per resource, committee size, reward and penalty rates, the
+// settlement backend and whether insecure-dev attestations are allowed.
 type Network struct {
 	// Name identifies the network in topics, signatures and batches.
 	Name string
 	// ProtocolPrefix prefixes the DHT's protocols and the gossip topics,
 	// keeping them apart from the public IPFS network.
 	ProtocolPrefix protocol.ID
-	// RoundPeriod is the beacon's period.
-	RoundPeriod time.Duration
+	// Beacon is the drand chain whose rounds time and seed the network,
+	// pinned by its hash: no beacon of another chain is ever accepted.
+	Beacon beacon.Info
+	// BeaconRelays are drand HTTP relays of Beacon's chain, the default of
+	// a node's beacon.relays.
+	BeaconRelays []string
+	// LocalBeacon returns the signer of a devnet's own beacon, whose Info
+	// is Beacon; nil on networks that follow a real drand chain.
+	LocalBeacon func() *beacon.Signer
 	// EpochRounds is the number of rounds in an epoch.
 	EpochRounds uint64
 	// ChallengeDeadline bounds a challenge from issue to verified answer.
 	ChallengeDeadline time.Duration
 }
+
+// RoundPeriod is the time between the beacon's rounds.
+func (n Network) RoundPeriod() time.Duration { return n.Beacon.Period }
 
 // Topic returns the gossip topic of kind on n: "/aro/devnet/receipts".
 func (n Network) Topic(kind string) string {
@@ -53,12 +65,13 @@ func NetworkNames() []string { return []string{"devnet"} }
 func LookupNetwork(name string) (Network, error) {
 	switch name {
 	case "devnet":
-		// One machine, no outside service: short rounds and epochs so that
-		// a whole epoch passes in half a minute.
+		// One machine, no outside service: a local beacon with 1-second
+		// rounds and short epochs, so that an epoch passes in half a minute.
 		return Network{
 			Name:              "devnet",
 			ProtocolPrefix:    "/aro",
-			RoundPeriod:       time.Second,
+			Beacon:            beacon.DevnetSigner().Info(),
+			LocalBeacon:       beacon.DevnetSigner,
 			EpochRounds:       30,
 			ChallengeDeadline: 2 * time.Second,
 		}, nil

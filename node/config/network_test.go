@@ -13,12 +13,11 @@ func TestLookupNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Name != "devnet" || n.ProtocolPrefix != "/aro" || n.RoundPeriod != time.Second ||
+	if n.Name != "devnet" || n.ProtocolPrefix != "/aro" || n.RoundPeriod() != time.Second ||
 		n.EpochRounds != 30 || n.ChallengeDeadline != 2*time.Second {
 		t.Errorf("devnet = %+v", n)
 	}
 	topics := map[string]string{
-		config.TopicBeacon:     "/aro/devnet/beacon",
 		config.TopicChallenges: "/aro/devnet/challenges",
 		config.TopicReceipts:   "/aro/devnet/receipts",
 		config.TopicReports:    "/aro/devnet/reports",

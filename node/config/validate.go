@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -86,6 +87,16 @@ func (c Config) Validate() error {
 		}
 	}
 
+	for i, r := range c.Beacon.Relays {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(fmt.Sprintf("beacon.relays[%d]", i), r, "a drand HTTP relay URL like https://api.drand.sh")
+		}
+	}
+	if c.Beacon.Local {
+		if n, err := LookupNetwork(c.Network); err == nil && n.LocalBeacon == nil {
+			bad("beacon.local", true, "false: network %s follows a drand chain and has no local beacon", c.Network)
+		}
+	}
 	if err := checkLoopback(c.API.Addr); err != nil {
 		bad("api.addr", c.API.Addr, "a loopback host:port like 127.0.0.1:8547 (host 127.0.0.1, ::1 or localhost): %v", err)
 	}

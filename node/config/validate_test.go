@@ -78,6 +78,8 @@ func TestValidate(t *testing.T) {
 			`config: offers[1] = "gpu": want one of liveness, storage, bandwidth, compute`},
 		{"duplicate offer", func(c *config.Config) { c.Offers = []string{"storage", "storage"} },
 			`config: offers[1] = "storage": want each kind once; "storage" is listed twice`},
+		{"bad relay", func(c *config.Config) { c.Beacon.Relays = []string{"api.drand.sh"} },
+			`config: beacon.relays[0] = "api.drand.sh": want a drand HTTP relay URL like https://api.drand.sh`},
 		{"bad deny", func(c *config.Config) { c.Deny = []string{"10.0.0.0/8", "10.0.0.0/33"} },
 			`config: deny[1] = "10.0.0.0/33": want a peer ID (12D3KooW...) or a CIDR prefix like 10.0.0.0/8 or 203.0.113.7/32`},
 		{"api not loopback", func(c *config.Config) { c.API.Addr = "0.0.0.0:8547" },
