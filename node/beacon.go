@@ -101,11 +101,3 @@ func (r rawSubscription) Next(ctx context.Context) ([]byte, error) {
 	}
 	return m.Payload, nil
 }
-
-// followBeacon keeps the latest verified round for status, whichever
-// source the node has.
-func (n *Node) followBeacon(ctx context.Context) {
-	for b := range n.beacon.Watch(ctx) {
-		n.latestRound.Store(b.Round)
-	}
-}

@@ -40,7 +40,7 @@ func (n *Node) beaconHandler() http.Handler {
 		arg := r.PathValue("round")
 		var round uint64
 		if arg == "latest" {
-			round = n.latestRound.Load()
+			round = n.feed.latest.Load()
 			if round == 0 {
 				api.WriteError(w, http.StatusNotFound, errors.New("no verified round yet: the node has not received a beacon"))
 				return
@@ -52,7 +52,7 @@ func (n *Node) beaconHandler() http.Handler {
 				return
 			}
 		}
-		b, source, err := n.getBeacon(r.Context(), round)
+		b, source, err := n.feed.GetFrom(r.Context(), round)
 		switch {
 		case errors.Is(err, beacon.ErrNotYet):
 			api.WriteError(w, http.StatusNotFound, fmt.Errorf("round %d has not happened yet", round))
@@ -66,12 +66,4 @@ func (n *Node) beaconHandler() http.Handler {
 			api.WriteJSON(w, http.StatusOK, BeaconJSON(b, source))
 		}
 	})
-}
-
-func (n *Node) getBeacon(ctx context.Context, round uint64) (beacon.Beacon, string, error) {
-	if s, ok := n.beacon.(sourceNamer); ok {
-		return s.GetFrom(ctx, round)
-	}
-	b, err := n.beacon.Get(ctx, round)
-	return b, "beacon", err
 }

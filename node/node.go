@@ -10,7 +10,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -51,8 +50,8 @@ type Node struct {
 	inspect     time.Duration
 	clock       Clock
 
-	beacon      beacon.Source // injected, or built by Run
-	latestRound atomic.Uint64
+	beacon beacon.Source // injected, or built by Run
+	feed   *beaconFeed   // the one Watch of beacon, shared
 
 	ready   chan struct{}
 	started time.Time
@@ -192,8 +191,9 @@ func (n *Node) Store() *store.DB { return n.db }
 // Network returns the parameters of the node's network.
 func (n *Node) Network() config.Network { return n.network }
 
-// Beacon returns the node's source of verified beacon rounds.
-func (n *Node) Beacon() beacon.Source { return n.beacon }
+// Beacon returns the node's source of verified beacon rounds. Its Watch
+// may be called by any number of services.
+func (n *Node) Beacon() beacon.Source { return n.feed }
 
 // Registry returns the registry the node's metrics are served from.
 func (n *Node) Registry() *prometheus.Registry { return n.registry }
@@ -267,8 +267,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	n.feed = newBeaconFeed(n.beacon)
 	wg.Add(1)
-	go func() { defer wg.Done(); n.followBeacon(svcCtx) }()
+	go func() { defer wg.Done(); n.feed.run(svcCtx) }()
 
 	failed := make(chan error, 1)
 	if n.withAPI {
@@ -348,7 +349,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		Topics:              n.gossip.MeshSizes(),
 		Version:             Version,
 		UptimeSeconds:       n.clock.Now().Sub(n.started).Seconds(),
-		LatestRound:         n.latestRound.Load(),
+		LatestRound:         n.feed.latest.Load(),
 	}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,7 +119,7 @@ func TestDevnetOfRealProcesses(t *testing.T) {
 				if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 					t.Fatalf("node-%d status is not JSON: %v\n%s", i, err, stdout)
 				}
-				if st.ConnectedPeers >= 1 && st.DHTRoutingTableSize > 0 {
+				if st.ConnectedPeers >= 1 && st.DHTRoutingTableSize > 0 && st.LatestRound > 0 {
 					break
 				}
 			}
@@ -127,6 +128,27 @@ func TestDevnetOfRealProcesses(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+	}
+
+	// An edge serves a verified round of the devnet's beacon, which the
+	// offline verifier accepts too.
+	code, stdout, stderr := aropeer(t, nil, "beacon", "get", "--json", "--datadir", filepath.Join(dir, "node-2"))
+	if code != 0 {
+		t.Fatalf("beacon get: exit %d: %s", code, stderr)
+	}
+	var got api.BeaconRound
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || got.Round == 0 || got.Source == "" {
+		t.Fatalf("beacon get = %+v, %v\n%s", got, err, stdout)
+	}
+	_, info, _ := aropeer(t, nil, "beacon", "info", "--json")
+	var chain struct {
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal([]byte(info), &chain); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := aropeer(t, nil, "beacon", "verify", "--chain-hash", chain.Hash, "--round", strconv.FormatUint(got.Round, 10), "--signature", got.Signature); code != 0 {
+		t.Errorf("the devnet's round %d does not verify offline: %s", got.Round, stderr)
 	}
 
 	// SIGTERM stops every node cleanly: the devnet exits 0 only if each did.
