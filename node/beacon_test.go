@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestBeaconOverGossip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tn := startNetwork(t, ctx, 3, 8, func(i int, cfg *config.Config) {
+	tn := startNetwork(t, ctx, 3, 8, func(i int, _ []peer.ID, cfg *config.Config, _ *[]node.Option) {
 		cfg.Beacon.Local = i == 0
 	})
 	signer := beacon.DevnetSigner()

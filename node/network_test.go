@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"net"
 	"slices"
 	"sync"
@@ -37,7 +38,11 @@ type testNet struct {
 	edges     []*node.Node
 }
 
-func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, configure ...func(i int, cfg *config.Config)) *testNet {
+// netOption adjusts one node of a test network before it starts: its
+// config, knowing every node's peer ID, and its options.
+type netOption func(i int, ids []peer.ID, cfg *config.Config, opts *[]node.Option)
+
+func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, adjust ...netOption) *testNet {
 	t.Helper()
 	tn := &testNet{mn: mocknet.New()}
 	t.Cleanup(func() { tn.mn.Close() })
@@ -61,6 +66,10 @@ func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, configu
 		t.Fatal(err)
 	}
 	boot := fmt.Sprintf("%s/p2p/%s", hosts[0].Addrs()[0], hosts[0].ID())
+	ids := make([]peer.ID, len(hosts))
+	for i, h := range hosts {
+		ids[i] = h.ID()
+	}
 
 	var wg sync.WaitGroup
 	runCtx, cancel := context.WithCancel(ctx)
@@ -70,23 +79,24 @@ func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, configu
 		if i > 0 {
 			cfg.Bootstrap = []string{boot}
 		}
-		for _, f := range configure {
-			f(i, &cfg)
-		}
 		db, err := store.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		h := hosts[i]
-		n, err := node.New(cfg, h.Peerstore().PrivKey(h.ID()),
+		opts := []node.Option{
 			node.WithHost(h),
 			node.WithStore(db),
 			node.WithoutAPI(),
 			node.WithTrustedNets(mocknetNet),
-			node.WithScoreInspectInterval(100*time.Millisecond),
-			node.WithLogger(slog.New(slog.DiscardHandler)),
-		)
+			node.WithScoreInspectInterval(100 * time.Millisecond),
+			node.WithLogger(testLogger(i)),
+		}
+		for _, f := range adjust {
+			f(i, ids, &cfg, &opts)
+		}
+		n, err := node.New(cfg, h.Peerstore().PrivKey(h.ID()), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,4 +317,16 @@ func TestNetworkOf50(t *testing.T) {
 			}
 		}
 	})
+}
+
+// testLogger discards logs, unless AROPEER_TEST_LOG names a level: then
+// it writes each node's logs to stderr, tagged with the node's index.
+func testLogger(i int) *slog.Logger {
+	level := os.Getenv("AROPEER_TEST_LOG")
+	if level == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})).With("node", i)
 }

@@ -22,8 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/node/api"
 	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/store"
 )
 
@@ -52,6 +54,9 @@ type Node struct {
 
 	beacon beacon.Source // injected, or built by Run
 	feed   *beaconFeed   // the one Watch of beacon, shared
+
+	receipts *proofs.ReceiptStore
+	engine   *challenge.Engine // on keepers and edges
 
 	ready   chan struct{}
 	started time.Time
@@ -101,6 +106,12 @@ func WithTrustedNets(nets ...*net.IPNet) Option {
 // WithRegistry sets the Prometheus registry the node's collectors join.
 func WithRegistry(r *prometheus.Registry) Option {
 	return func(n *Node) error { n.registry = r; return nil }
+}
+
+// WithNetwork replaces the parameters of the config's network, as a test
+// or simulation does to shorten epochs.
+func WithNetwork(nw config.Network) Option {
+	return func(n *Node) error { n.network = nw; return nil }
 }
 
 // WithBeacon gives the node its beacon source, in place of the gossip,
@@ -195,6 +206,13 @@ func (n *Node) Network() config.Network { return n.network }
 // may be called by any number of services.
 func (n *Node) Beacon() beacon.Source { return n.feed }
 
+// Receipts returns the node's receipt store.
+func (n *Node) Receipts() *proofs.ReceiptStore { return n.receipts }
+
+// Engine returns the challenge engine, or nil on a node that is neither
+// keeper nor edge.
+func (n *Node) Engine() *challenge.Engine { return n.engine }
+
 // Registry returns the registry the node's metrics are served from.
 func (n *Node) Registry() *prometheus.Registry { return n.registry }
 
@@ -271,6 +289,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); n.feed.run(svcCtx) }()
 
+	n.receipts = proofs.NewReceiptStore(n.db)
+	if err := n.startChallenges(svcCtx, &wg); err != nil {
+		return err
+	}
+
 	failed := make(chan error, 1)
 	if n.withAPI {
 		if err := n.startAPI(svcCtx, &wg, failed); err != nil {
@@ -317,6 +340,9 @@ func (n *Node) startAPI(ctx context.Context, wg *sync.WaitGroup, failed chan<- e
 		return err
 	}
 	srv.Handle("GET "+BeaconPath+"{round}", n.beaconHandler())
+	srv.Handle("GET "+ChallengesPath, n.challengesHandler())
+	srv.Handle("GET "+ReceiptsPath, n.receiptsHandler())
+	srv.Handle("GET "+ReceiptsPath+"/{cid}", n.receiptHandler())
 	n.api = srv
 	wg.Add(1)
 	go func() {

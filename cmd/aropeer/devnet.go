@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
@@ -192,7 +193,36 @@ func prepareDevnet(dir string, roles []config.Role) ([]*devnetNode, error) {
 		}
 		nodes[i] = n
 	}
-	return nodes, nil
+	return nodes, writeGenesis(nodes)
+}
+
+// devnetStake is each devnet keeper's stake: equal stakes, equal shares.
+const devnetStake = 100
+
+// writeGenesis gives every node the devnet's keepers: a devnet's keepers
+// are born with it, so its genesis list lives in the nodes' configs.
+func writeGenesis(nodes []*devnetNode) error {
+	var keepers []string
+	for _, n := range nodes {
+		if n.role == config.RoleKeeper {
+			keepers = append(keepers, fmt.Sprintf("%s=%d", n.peerID, devnetStake))
+		}
+	}
+	for _, n := range nodes {
+		path := config.Datadir(n.dataDir).ConfigPath()
+		cfg, err := config.Read(path)
+		if err != nil {
+			return err
+		}
+		if slices.Equal(cfg.Keepers, keepers) {
+			continue
+		}
+		cfg.Keepers = keepers
+		if err := config.Write(path, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freePort finds a port free for both TCP and UDP on loopback, so one

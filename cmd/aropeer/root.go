@@ -75,6 +75,8 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newDevnetCmd(),
 		newBeaconCmd(),
+		newChallengesCmd(),
+		newReceiptsCmd(),
 	)
 	return root
 }

@@ -1,11 +1,16 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/aropeer/aropeer/challenge"
 )
 
 // The accessors below parse the address lists for the node. Validate uses
@@ -92,4 +97,33 @@ func parseDeny(s string) (peer.ID, netip.Prefix, error) {
 		return "", netip.Prefix{}, fmt.Errorf("neither a CIDR prefix nor a peer ID")
 	}
 	return id, netip.Prefix{}, nil
+}
+
+// GenesisKeepers returns the keepers the config lists.
+func (c Config) GenesisKeepers() ([]challenge.Keeper, error) {
+	out := make([]challenge.Keeper, 0, len(c.Keepers))
+	for i, s := range c.Keepers {
+		k, err := parseKeeper(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: keepers[%d] = %q: %w", i, s, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func parseKeeper(s string) (challenge.Keeper, error) {
+	id, stake, ok := strings.Cut(s, "=")
+	if !ok {
+		return challenge.Keeper{}, errors.New("missing =<stake>")
+	}
+	pid, err := peer.Decode(strings.TrimSpace(id))
+	if err != nil {
+		return challenge.Keeper{}, fmt.Errorf("peer id: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(stake), 10, 64)
+	if err != nil || n == 0 {
+		return challenge.Keeper{}, errors.New("stake must be a positive integer")
+	}
+	return challenge.Keeper{ID: pid, Stake: n}, nil
 }

@@ -39,6 +39,7 @@ type Config struct {
 	Announce  []string `toml:"announce" comment:"Extra multiaddrs to announce, e.g. a public address behind port forwarding."`
 	Bootstrap []string `toml:"bootstrap" comment:"Bootstrap peers, as multiaddrs ending in /p2p/<peer id>."`
 	Deny      []string `toml:"deny" comment:"Peer IDs and CIDR prefixes (e.g. 10.0.0.0/8) never to connect with."`
+	Keepers   []string `toml:"keepers" comment:"Genesis keepers as <peer id>=<stake>, for a network that has none built in (a devnet)."`
 	Offers    []string `toml:"offers" comment:"Resource kinds an edge offers besides liveness, which every edge proves: storage, bandwidth, compute. Other roles ignore it."`
 
 	Beacon  Beacon  `toml:"beacon" comment:"Where beacon rounds come from: gossip always, drand HTTP relays, and a devnet's local beacon."`
@@ -103,6 +104,7 @@ func Default(roles ...Role) Config {
 		Announce:  []string{},
 		Bootstrap: []string{},
 		Deny:      []string{},
+		Keepers:   []string{},
 		Offers:    []string{},
 		Beacon:    Beacon{Relays: []string{}},
 		API:       API{Addr: "127.0.0.1:8547"},

@@ -13,7 +13,7 @@ import (
 
 func TestKeys(t *testing.T) {
 	want := []string{
-		"roles", "network", "listen", "announce", "bootstrap", "deny", "offers",
+		"roles", "network", "listen", "announce", "bootstrap", "deny", "keepers", "offers",
 		"beacon.relays", "beacon.local",
 		"api.addr",
 		"limits.memory_mib", "limits.system_conns", "limits.system_streams",

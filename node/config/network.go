@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/proofs"
 )
 
 // ErrUnknownNetwork is returned by LookupNetwork for a name it does not know.
@@ -44,6 +46,22 @@ type Network struct {
 	// LocalBeacon returns the signer of a devnet's own beacon, whose Info
 	// is Beacon; nil on networks that follow a real drand chain.
 	LocalBeacon func() *beacon.Signer
+	// CommitteeSize is how many keepers challenge each edge in an epoch.
+	CommitteeSize int
+	// Probability is, per kind, the chance that a committee keeper
+	// challenges an edge in a round.
+	Probability map[proofs.Kind]float64
+	// Deadline is, per kind, how long an edge has to answer.
+	Deadline map[proofs.Kind]time.Duration
+	// Retries is how many times a timed-out challenge is repeated, one
+	// round apart, before it fails.
+	Retries uint32
+	// Window is how many rounds after its round a challenge (with its
+	// retries) is still accepted.
+	Window uint64
+	// Keepers is the genesis list of keepers and stakes; a node's config
+	// may give it for a network that has none built in (a devnet).
+	Keepers []challenge.Keeper
 	// EpochRounds is the number of rounds in an epoch.
 	EpochRounds uint64
 	// ChallengeDeadline bounds a challenge from issue to verified answer.
@@ -73,6 +91,11 @@ func LookupNetwork(name string) (Network, error) {
 			Beacon:            beacon.DevnetSigner().Info(),
 			LocalBeacon:       beacon.DevnetSigner,
 			EpochRounds:       30,
+			CommitteeSize:     3,
+			Probability:       map[proofs.Kind]float64{proofs.KindLiveness: 0.1},
+			Deadline:          map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second},
+			Retries:           3,
+			Window:            8,
 			ChallengeDeadline: 2 * time.Second,
 		}, nil
 	}

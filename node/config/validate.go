@@ -73,6 +73,11 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("bootstrap[%d]", i), s, "a multiaddr ending in /p2p/<peer id>, like /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW... (%v)", err)
 		}
 	}
+	for i, k := range c.Keepers {
+		if _, err := parseKeeper(k); err != nil {
+			bad(fmt.Sprintf("keepers[%d]", i), k, "<peer id>=<stake>, like 12D3KooW...=100 (%v)", err)
+		}
+	}
 	for i, k := range c.Offers {
 		switch {
 		case !slices.Contains(Kinds(), k):

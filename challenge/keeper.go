@@ -1,0 +1,164 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// round issues what the schedule of b gives this keeper, and the retries
+// due in it.
+func (e *Engine) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup) {
+	var work []proofs.Challenge
+	cs, err := e.committeesFor(ctx, e.cfg.Params.EpochOf(b.Round))
+	if err != nil {
+		// No beacon for the epoch's first round: no committees, so no
+		// challenges this epoch. Nobody is penalised for it.
+		e.log.Debug("no committees for the epoch", "round", b.Round, "err", err)
+	} else {
+		e.mu.Lock()
+		manifests := maps.Clone(e.manifests)
+		version := e.manifestsVersion
+		e.mu.Unlock()
+		for _, d := range Schedule(b, cs.forEdges(manifests, version), manifests, e.cfg.Params) {
+			if d.Keeper == e.self {
+				work = append(work, d.Challenge(e.cfg.Params.Network))
+			}
+		}
+	}
+	e.mu.Lock()
+	work = append(work, e.retries[b.Round]...)
+	delete(e.retries, b.Round)
+	e.mu.Unlock()
+
+	for _, c := range work {
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-e.slots }()
+			e.attempt(ctx, c, b.Round)
+		})
+	}
+}
+
+// attempt runs one attempt of c in round now: publish it, run the kind's
+// verifier against the edge, and sign, store and gossip the receipt. A
+// timeout schedules the next attempt in the next round, until the retries
+// run out and the challenge fails.
+func (e *Engine) attempt(ctx context.Context, c proofs.Challenge, now uint64) {
+	v, ok := e.verifiers[c.Kind]
+	if !ok {
+		e.log.Warn("no verifier for a scheduled kind", "kind", c.Kind)
+		return
+	}
+	env, _, err := proofs.SealChallenge(e.cfg.Key, c)
+	if err != nil {
+		e.log.Error("seal challenge", "err", err)
+		return
+	}
+	id, err := c.ID()
+	if err != nil {
+		e.log.Error("challenge id", "err", err)
+		return
+	}
+	if err := e.cfg.Topics.Challenges.Publish(ctx, env); err != nil {
+		e.log.Debug("challenge not gossiped", "challenge", id, "err", err)
+	}
+	e.count(func(s *Stats) { s.Issued++ })
+
+	deadline := e.cfg.Params.Deadline[c.Kind]
+	actx, cancel := context.WithTimeout(ctx, deadline)
+	out, err := v.Verify(actx, c, e.opener(c, env))
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: no verdict on a challenge we abandoned
+	}
+	if err != nil {
+		e.log.Warn("challenge could not be run", "challenge", id, "edge", c.Edge, "kind", c.Kind, "err", err)
+		return
+	}
+	if out.Result == proofs.Timeout {
+		if c.Attempt < e.cfg.Params.Retries {
+			next := c
+			next.Attempt++
+			e.mu.Lock()
+			e.retries[now+1] = append(e.retries[now+1], next)
+			e.mu.Unlock()
+		} else {
+			out.Result = proofs.Fail
+			out.Reason = fmt.Sprintf("no answer after %d attempts (%s)", c.Attempt+1, out.Reason)
+		}
+	}
+	e.sign(ctx, c, id, out)
+}
+
+// opener opens a stream to the challenged edge with the sealed challenge
+// as its first frame.
+func (e *Engine) opener(c proofs.Challenge, env []byte) proofs.Opener {
+	return func(ctx context.Context, p protocol.ID) (network.Stream, error) {
+		s, err := e.cfg.Streams.NewStream(ctx, c.Edge, p)
+		if err != nil {
+			return nil, err
+		}
+		deadline, _ := ctx.Deadline()
+		if err := wire.WriteFrame(s, env, deadline); err != nil {
+			s.Reset()
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// sign makes the receipt of an attempt, stores it before anything else
+// (synced), then gossips it.
+func (e *Engine) sign(ctx context.Context, c proofs.Challenge, id cid.Cid, out proofs.Outcome) {
+	r := proofs.Receipt{
+		Network:      c.Network,
+		Epoch:        c.Epoch,
+		Round:        c.Round,
+		Keeper:       c.Keeper,
+		Edge:         c.Edge,
+		Kind:         c.Kind,
+		Challenge:    id,
+		Attempt:      c.Attempt,
+		Result:       out.Result,
+		Reason:       out.Reason,
+		Measurements: out.Measurements,
+		Evidence:     out.Evidence,
+		Attestation:  out.Attestation,
+	}
+	env, rid, err := proofs.SealReceipt(e.cfg.Key, r)
+	if err != nil {
+		e.log.Error("seal receipt", "err", err)
+		return
+	}
+	if _, _, _, err := e.cfg.Receipts.Put(env); err != nil {
+		e.log.Error("store receipt", "receipt", rid, "err", err)
+		return
+	}
+	e.count(func(s *Stats) { s.Receipts[out.Result]++ })
+	e.activity.add(Activity{
+		Time: e.cfg.Clock.Now(), Role: "keeper", Challenge: id.String(), Receipt: rid.String(),
+		Keeper: c.Keeper.String(), Edge: c.Edge.String(), Kind: string(c.Kind),
+		Round: c.Round, Attempt: c.Attempt, Result: string(out.Result), Reason: out.Reason,
+	})
+	if out.Result != proofs.Pass {
+		e.log.Info("challenge "+string(out.Result), "edge", c.Edge, "kind", c.Kind, "round", c.Round, "attempt", c.Attempt, "reason", out.Reason)
+	}
+	if err := e.cfg.Topics.Receipts.Publish(ctx, env); err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Debug("receipt not gossiped", "receipt", rid, "err", err)
+	}
+}

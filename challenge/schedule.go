@@ -1,0 +1,169 @@
+package challenge
+
+import (
+	"cmp"
+	"encoding/binary"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// Due is one challenge the schedule calls for: keeper challenges edge on
+// kind in round Round.
+type Due struct {
+	Round  uint64
+	Epoch  uint64
+	Keeper peer.ID
+	Edge   peer.ID
+	Kind   proofs.Kind
+	// Seed is Seed(beacon of Round, "aro/challenge", keeper, edge, kind);
+	// the challenge's parameters derive from it.
+	Seed [32]byte
+}
+
+// IsDue reports whether, in round b.Round, keeper challenges edge on
+// kind: x, the first 8 bytes of Seed(b, "aro/challenge", keeper, edge,
+// kind) read big-endian, is below floor(Probability[kind] · 2^64).
+// Probability 1 is always due, 0 or absent never. The Due is filled in
+// either way. IsDue does not check the committee or the manifest.
+func IsDue(b beacon.Beacon, keeper, edge peer.ID, kind proofs.Kind, p Params) (Due, bool) {
+	d := Due{
+		Round:  b.Round,
+		Epoch:  p.EpochOf(b.Round),
+		Keeper: keeper,
+		Edge:   edge,
+		Kind:   kind,
+		Seed:   beacon.Seed(b, challengeDomain, []byte(keeper), []byte(edge), []byte(kind)),
+	}
+	return d, thresholdOf(p.Probability[kind]).due(d.Seed)
+}
+
+// threshold is a probability as the schedule applies it to a seed.
+type threshold struct {
+	always bool
+	below  uint64 // due when x < below
+}
+
+func thresholdOf(prob float64) threshold {
+	switch {
+	case prob >= 1:
+		return threshold{always: true}
+	case !(prob > 0): // 0, negative or NaN
+		return threshold{}
+	}
+	// Scaling by a power of two is exact, and the product is below 2^64,
+	// so the conversion truncates the same way on every machine.
+	return threshold{below: uint64(prob * 0x1p64)}
+}
+
+func (t threshold) due(seed [32]byte) bool {
+	return t.always || binary.BigEndian.Uint64(seed[:8]) < t.below
+}
+
+func (t threshold) never() bool { return !t.always && t.below == 0 }
+
+// Schedule returns every challenge of round b.Round, sorted by keeper,
+// edge and kind (each in byte order): for each keeper on the committee of
+// an edge in c, each kind the edge's manifest offers and IsDue says is
+// due. It is a pure function of the round's beacon, the epoch's
+// committees, the manifests and p, so every peer computes the same
+// schedule. Edges without a manifest are not challenged, nor are those
+// whose manifest is of another edge or network. c must be the committees
+// of b.Round's epoch, drawn from its first round; with any other, nothing
+// is due and Schedule returns nil.
+func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manifest, p Params) []Due {
+	epoch := p.EpochOf(b.Round)
+	if c == nil || c.epoch != epoch || c.round != p.FirstRound(epoch) {
+		return nil
+	}
+	type kindRule struct {
+		kind  proofs.Kind
+		bytes []byte
+		t     threshold
+	}
+	// The known kinds that can be due, in byte order; few, so the bits
+	// of a uint32 hold which of them an edge offers.
+	var kinds []kindRule
+	for _, k := range proofs.Kinds() {
+		if t := thresholdOf(p.Probability[k]); !t.never() {
+			kinds = append(kinds, kindRule{kind: k, bytes: []byte(k), t: t})
+		}
+	}
+	slices.SortFunc(kinds, func(a, b kindRule) int { return cmp.Compare(a.kind, b.kind) })
+	if len(kinds) == 0 {
+		return nil
+	}
+
+	// Which of those kinds each edge offers, looked up once per edge
+	// rather than once per committee seat.
+	offered := make([]uint32, len(c.edges))
+	for i, edge := range c.edges {
+		m, ok := manifests[edge]
+		if !ok || m.Edge != edge || m.Network != p.Network {
+			continue
+		}
+		for j, k := range kinds {
+			if _, ok := m.Offer(k.kind); ok {
+				offered[i] |= 1 << j
+			}
+		}
+	}
+
+	// Seed(b, domain, keeper, edge, kind) shares its hash state up to the
+	// keeper across a keeper's edges, and up to the edge across its kinds:
+	// save each once, and hash only the last part per seed.
+	s := newSeeder()
+	s.start(b, challengeDomain)
+	prefix := s.save(nil)
+	var keeperState, edgeState []byte
+	// Room for the expected number of dues, and a little more, so that
+	// the result is allocated once, not grown.
+	var chance float64
+	for _, k := range kinds {
+		chance += min(p.Probability[k.kind], 1)
+	}
+	out := make([]Due, 0, int(float64(c.seats)*chance*1.05)+16)
+	for _, keeper := range c.keepers {
+		s.load(prefix)
+		s.part([]byte(keeper))
+		keeperState = s.save(keeperState)
+		for _, i := range c.edgesOf[keeper] {
+			if offered[i] == 0 {
+				continue
+			}
+			edge := c.edges[i]
+			s.load(keeperState)
+			s.part(c.edgeBytes[i])
+			edgeState = s.save(edgeState)
+			for j, k := range kinds {
+				if offered[i]&(1<<j) == 0 {
+					continue
+				}
+				s.load(edgeState)
+				s.part(k.bytes)
+				seed := s.seed()
+				if k.t.due(seed) {
+					out = append(out, Due{Round: b.Round, Epoch: epoch, Keeper: keeper, Edge: edge, Kind: k.kind, Seed: seed})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Challenge returns the challenge message of d's first attempt.
+func (d Due) Challenge(network string) proofs.Challenge {
+	return proofs.Challenge{
+		Network: network,
+		Epoch:   d.Epoch,
+		Round:   d.Round,
+		Keeper:  d.Keeper,
+		Edge:    d.Edge,
+		Kind:    d.Kind,
+		Attempt: 0,
+		Seed:    slices.Clone(d.Seed[:]),
+	}
+}

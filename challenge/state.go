@@ -1,0 +1,166 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// errNoEpochBeacon means the beacon of an epoch's first round cannot be
+// had: the epoch has no committees, and so no challenges.
+var errNoEpochBeacon = errors.New("challenge: no beacon for the epoch's first round")
+
+// epochCommittees are one epoch's committees, recomputed only when the
+// set of edges with manifests changes.
+type epochCommittees struct {
+	b     beacon.Beacon
+	epoch uint64
+	p     Params
+
+	mu      sync.Mutex
+	version uint64
+	cs      *Committees
+}
+
+// committeesFor returns the committees of epoch, fetching the beacon of
+// its first round once.
+func (e *Engine) committeesFor(ctx context.Context, epoch uint64) (*epochCommittees, error) {
+	e.mu.Lock()
+	ec, ok := e.committees[epoch]
+	e.mu.Unlock()
+	if ok {
+		return ec, nil
+	}
+	first := e.cfg.Params.FirstRound(epoch)
+	bctx, cancel := context.WithTimeout(ctx, 2*e.info.Period)
+	defer cancel()
+	b, err := e.cfg.Beacon.Get(bctx, first)
+	if err != nil {
+		return nil, fmt.Errorf("%w %d: %w", errNoEpochBeacon, first, err)
+	}
+	ec = &epochCommittees{b: b, epoch: epoch, p: e.cfg.Params}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.committees[epoch]; ok {
+		return old, nil
+	}
+	e.committees[epoch] = ec
+	// Committees of epochs whose challenges can no longer be accepted are
+	// of no further use.
+	for old := range e.committees {
+		if old+2 < epoch {
+			delete(e.committees, old)
+		}
+	}
+	return ec, nil
+}
+
+// forEdges returns the committees of the edges with manifests.
+func (ec *epochCommittees) forEdges(manifests map[peer.ID]proofs.Manifest, version uint64) *Committees {
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	if ec.cs == nil || ec.version != version {
+		edges := make([]peer.ID, 0, len(manifests))
+		for id := range manifests {
+			edges = append(edges, id)
+		}
+		slices.Sort(edges)
+		ec.cs = NewCommittees(ec.b, ec.epoch, edges, ec.p)
+		ec.version = version
+	}
+	return ec.cs
+}
+
+// forEdge returns committees that hold at least edge's.
+func (ec *epochCommittees) forEdge(edge peer.ID) *Committees {
+	return NewCommittees(ec.b, ec.epoch, []peer.ID{edge}, ec.p)
+}
+
+// Stats counts what the engine did.
+type Stats struct {
+	ManifestsPublished uint64
+	Issued             uint64 // challenge attempts a keeper sent
+	Answered           uint64 // challenges an edge accepted and answered
+	Refused            uint64 // streams an edge refused
+	Receipts           map[proofs.Result]uint64
+}
+
+// Stats returns a copy of the engine's counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.Receipts = make(map[proofs.Result]uint64, len(e.stats.Receipts))
+	for k, v := range e.stats.Receipts {
+		s.Receipts[k] = v
+	}
+	return s
+}
+
+func (e *Engine) count(f func(*Stats)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stats.Receipts == nil {
+		e.stats.Receipts = make(map[proofs.Result]uint64)
+	}
+	f(&e.stats)
+}
+
+// Activity is one challenge this node issued or answered, for
+// `aropeer challenges`.
+type Activity struct {
+	Time      time.Time `json:"time"`
+	Role      string    `json:"role"` // keeper or edge
+	Challenge string    `json:"challenge"`
+	Receipt   string    `json:"receipt,omitempty"`
+	Keeper    string    `json:"keeper"`
+	Edge      string    `json:"edge"`
+	Kind      string    `json:"kind"`
+	Round     uint64    `json:"round"`
+	Attempt   uint32    `json:"attempt"`
+	Result    string    `json:"result"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Recent returns the latest activity, newest first.
+func (e *Engine) Recent() []Activity { return e.activity.list() }
+
+// activityLog keeps the latest n activities.
+type activityLog struct {
+	mu   sync.Mutex
+	buf  []Activity
+	next int
+	full bool
+}
+
+func newActivityLog(n int) *activityLog { return &activityLog{buf: make([]Activity, n)} }
+
+func (l *activityLog) add(a Activity) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf[l.next] = a
+	l.next = (l.next + 1) % len(l.buf)
+	l.full = l.full || l.next == 0
+}
+
+func (l *activityLog) list() []Activity {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.next
+	if l.full {
+		n = len(l.buf)
+	}
+	out := make([]Activity, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, l.buf[(l.next-i+len(l.buf))%len(l.buf)])
+	}
+	return out
+}

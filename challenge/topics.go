@@ -1,0 +1,192 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// The validators below judge gossip the node has already opened: the
+// envelope's signature verified under the topic's domain, and signer is
+// who sealed it. They Reject what is provably bad and Ignore what cannot
+// be judged yet (a manifest or a beacon round not known here).
+
+// ValidateChallenge judges a gossiped challenge: it must be one the
+// schedule called for, sealed by its keeper, and not seen before.
+func (e *Engine) ValidateChallenge(ctx context.Context, _ peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
+	var c proofs.Challenge
+	if err := wire.Unmarshal(payload, &c, proofs.MaxChallengeSize); err != nil || c.Keeper != signer {
+		return pubsub.ValidationReject
+	}
+	if err := e.check(ctx, c); err != nil {
+		return verdict(err)
+	}
+	id, err := c.ID()
+	if err != nil {
+		return pubsub.ValidationReject
+	}
+	if !e.markSeen(id.KeyString(), c.Attempt, c.Round) {
+		// The keeper sent this attempt before: a keeper publishes each
+		// attempt once.
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationAccept
+}
+
+// ValidateReceipt judges a gossiped receipt: sealed by its keeper, for a
+// challenge the schedule called for, not already held. A keeper stores its
+// receipt before it gossips it, so its own is no duplicate.
+func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
+	var r proofs.Receipt
+	if err := wire.Unmarshal(payload, &r, proofs.MaxReceiptSize); err != nil || r.Keeper != signer {
+		return pubsub.ValidationReject
+	}
+	if from == e.self && signer == e.self {
+		return pubsub.ValidationAccept
+	}
+	if have, err := e.cfg.Receipts.Has(wire.CIDOf(payload)); err == nil && have {
+		// Gossip drops what it has seen, so this is the receipt published
+		// again as a new message.
+		return pubsub.ValidationReject
+	}
+	if err := e.checkReceipt(ctx, r); err != nil {
+		return verdict(err)
+	}
+	return pubsub.ValidationAccept
+}
+
+// ValidateManifest judges a gossiped manifest: valid, sealed by its edge,
+// of this network, and newer than the one held.
+func (e *Engine) ValidateManifest(_ context.Context, _ peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
+	var m proofs.Manifest
+	if err := wire.Unmarshal(payload, &m, proofs.MaxManifestSize); err != nil || m.Edge != signer || m.Validate() != nil {
+		return pubsub.ValidationReject
+	}
+	if m.Network != e.cfg.Params.Network {
+		return pubsub.ValidationReject
+	}
+	e.mu.Lock()
+	old, ok := e.manifests[m.Edge]
+	oldID := e.manifestIDs[m.Edge]
+	e.mu.Unlock()
+	switch {
+	case !ok || old.Seq < m.Seq:
+		return pubsub.ValidationAccept
+	case old.Seq > m.Seq:
+		return pubsub.ValidationIgnore
+	case oldID.Equals(wire.CIDOf(payload)):
+		// A re-announcement: forwarded, so that keepers that joined late
+		// learn it through peers that already knew it.
+		return pubsub.ValidationAccept
+	}
+	// Two manifests with one sequence number: the edge equivocates.
+	return pubsub.ValidationReject
+}
+
+// verdict maps a schedule check's error to gossip: what the schedule
+// provably did not call for is rejected; what lacks a manifest or a
+// beacon round here is ignored.
+func verdict(err error) pubsub.ValidationResult {
+	switch {
+	case errors.Is(err, ErrNotOffered), errors.Is(err, ErrMismatch), errors.Is(err, beacon.ErrUnavailable),
+		errors.Is(err, beacon.ErrNotYet), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, errNoEpochBeacon):
+		return pubsub.ValidationIgnore
+	}
+	return pubsub.ValidationReject
+}
+
+// checkReceipt recomputes the challenge a receipt names and checks that
+// the schedule called for it.
+func (e *Engine) checkReceipt(ctx context.Context, r proofs.Receipt) error {
+	c := proofs.Challenge{
+		Network: r.Network, Epoch: r.Epoch, Round: r.Round,
+		Keeper: r.Keeper, Edge: r.Edge, Kind: r.Kind, Attempt: r.Attempt,
+	}
+	b, err := e.cfg.Beacon.Get(ctx, r.Round)
+	if err != nil {
+		return err
+	}
+	d, due := IsDue(b, r.Keeper, r.Edge, r.Kind, e.cfg.Params)
+	if !due {
+		return ErrNotScheduled
+	}
+	c.Seed = d.Seed[:]
+	if err := e.check(ctx, c); err != nil && !errors.Is(err, ErrTooOld) {
+		// A receipt may arrive after its challenge's window closed.
+		return err
+	}
+	id, err := c.ID()
+	if err != nil || !id.Equals(r.Challenge) {
+		return ErrBadSeed
+	}
+	return nil
+}
+
+// acceptManifest keeps the newest manifest of each edge.
+func (e *Engine) acceptManifest(_ context.Context, msg Message) {
+	var m proofs.Manifest
+	if err := wire.Unmarshal(msg.Payload, &m, proofs.MaxManifestSize); err != nil || m.Edge != msg.Signer {
+		return
+	}
+	e.keepManifest(m, wire.CIDOf(msg.Payload))
+}
+
+// keepManifest keeps m if it is newer than the manifest held for its edge.
+func (e *Engine) keepManifest(m proofs.Manifest, id cid.Cid) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.manifests[m.Edge]; !ok || old.Seq < m.Seq {
+		e.manifests[m.Edge] = m
+		e.manifestIDs[m.Edge] = id
+		e.manifestsVersion++
+	}
+}
+
+// acceptReceipt stores the receipts this node keeps: a keeper all of
+// them, an edge those about itself.
+func (e *Engine) acceptReceipt(_ context.Context, msg Message) {
+	var r proofs.Receipt
+	if err := wire.Unmarshal(msg.Payload, &r, proofs.MaxReceiptSize); err != nil {
+		return
+	}
+	if !e.cfg.Keeper && r.Edge != e.self {
+		return
+	}
+	if _, _, _, err := e.cfg.Receipts.Put(msg.Envelope); err != nil {
+		e.log.Error("store receipt", "err", err)
+	}
+}
+
+// markSeen records one attempt of a challenge of round; false if it was
+// seen.
+func (e *Engine) markSeen(id string, attempt uint32, round uint64) bool {
+	key := id + "/" + strconv.FormatUint(uint64(attempt), 10)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.seen[key]; ok {
+		return false
+	}
+	e.seen[key] = round
+	return true
+}
+
+// prune forgets the challenges whose window has closed by round: they are
+// refused as too old before their duplicates are looked up.
+func (e *Engine) prune(round uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, r := range e.seen {
+		if r+e.cfg.Params.Window < round {
+			delete(e.seen, key)
+		}
+	}
+}

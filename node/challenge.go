@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/liveness"
+	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// challengeParams maps the network's parameters onto the engine's, with
+// the genesis keepers of the node's config when the network has none.
+func (n *Node) challengeParams() (challenge.Params, error) {
+	nw := n.network
+	keepers := nw.Keepers
+	if len(keepers) == 0 {
+		ks, err := n.cfg.GenesisKeepers()
+		if err != nil {
+			return challenge.Params{}, err
+		}
+		keepers = ks
+	}
+	p := challenge.Params{
+		Network:       nw.Name,
+		EpochRounds:   nw.EpochRounds,
+		CommitteeSize: nw.CommitteeSize,
+		Probability:   nw.Probability,
+		Deadline:      nw.Deadline,
+		Retries:       nw.Retries,
+		Window:        nw.Window,
+		Keepers:       keepers,
+	}
+	return p, p.Validate()
+}
+
+// manifest is the edge's manifest: liveness and the kinds its config
+// offers. Its sequence number is the start time, so a restarted edge's
+// manifest replaces the one before.
+func (n *Node) manifest() proofs.Manifest {
+	return proofs.Manifest{
+		Network: n.network.Name,
+		Edge:    n.host.ID(),
+		Seq:     uint64(n.started.UnixNano()),
+		Offers:  []proofs.Offer{{Kind: proofs.KindLiveness}},
+	}
+}
+
+// startChallenges runs the challenge engine on keepers and edges.
+func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
+	keeper, edge := n.cfg.HasRole(config.RoleKeeper), n.cfg.HasRole(config.RoleEdge)
+	if !keeper && !edge {
+		return nil
+	}
+	params, err := n.challengeParams()
+	if len(params.Keepers) == 0 {
+		// A devnet started by hand before its keepers were listed.
+		n.log.Warn("no genesis keepers are known: challenges are off; list them in keepers in config.toml")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	topics := map[string]*engineTopic{
+		config.TopicChallenges: {},
+		config.TopicReceipts:   {},
+		config.TopicManifests:  {},
+	}
+	eng, err := challenge.New(challenge.Config{
+		Key:     n.key,
+		Params:  params,
+		Beacon:  n.feed,
+		Streams: n.host,
+		Topics: challenge.Topics{
+			Challenges: topics[config.TopicChallenges],
+			Receipts:   topics[config.TopicReceipts],
+			Manifests:  topics[config.TopicManifests],
+		},
+		Receipts:   n.receipts,
+		Keeper:     keeper,
+		Edge:       edge,
+		Manifest:   n.manifest(),
+		Verifiers:  []proofs.Verifier{liveness.NewVerifier()},
+		Responders: []proofs.Responder{liveness.NewResponder(n.key)},
+		Log:        n.baseLog,
+		Clock:      n.clock,
+	})
+	if err != nil {
+		return err
+	}
+	specs := []struct {
+		kind     string
+		domain   TopicSpec
+		validate func(context.Context, peer.ID, []byte, peer.ID) pubsub.ValidationResult
+	}{
+		{config.TopicChallenges, TopicSpec{Domain: proofs.ChallengeDomain, MaxSize: proofs.MaxChallengeSize}, eng.ValidateChallenge},
+		{config.TopicReceipts, TopicSpec{Domain: proofs.ReceiptDomain, MaxSize: proofs.MaxReceiptSize}, eng.ValidateReceipt},
+		{config.TopicManifests, TopicSpec{Domain: proofs.ManifestDomain, MaxSize: proofs.MaxManifestSize}, eng.ValidateManifest},
+	}
+	for _, s := range specs {
+		spec := s.domain
+		spec.Name = n.network.Topic(s.kind)
+		validate := s.validate
+		spec.Validate = func(ctx context.Context, m Message) pubsub.ValidationResult {
+			return validate(ctx, m.From, m.Payload, m.Signer)
+		}
+		t, err := n.gossip.Join(spec)
+		if err != nil {
+			return err
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return fmt.Errorf("node: subscribe %s: %w", spec.Name, err)
+		}
+		topics[s.kind].topic, topics[s.kind].sub = t, sub
+	}
+	n.engine = eng
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			for _, t := range topics {
+				t.sub.Cancel()
+			}
+		}()
+		if err := eng.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("challenge engine stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// engineTopic gives the engine a topic without it knowing the node.
+type engineTopic struct {
+	topic *Topic
+	sub   *Subscription
+}
+
+func (t *engineTopic) Publish(ctx context.Context, env []byte) error {
+	return t.topic.Publish(ctx, env)
+}
+
+func (t *engineTopic) Next(ctx context.Context) (challenge.Message, error) {
+	m, err := t.sub.Next(ctx)
+	if err != nil {
+		return challenge.Message{}, err
+	}
+	return challenge.Message{Payload: m.Payload, Signer: m.Signer, Envelope: m.Envelope}, nil
+}
