@@ -197,14 +197,20 @@ func (e *Engine) follow(ctx context.Context, t Topic, accept func(context.Contex
 	}
 }
 
-// announceDue says when an edge republishes its manifest: at its first
-// round and at the start of every epoch, so keepers that joined late
-// learn it.
+// announceEvery bounds the rounds between two announcements of an edge's
+// manifest.
+const announceEvery = 10
+
+// announceDue says when an edge publishes its manifest: in its first
+// rounds, while its mesh forms and a message may reach nobody, then at
+// every epoch's start and every announceEvery rounds, so that keepers that
+// joined late learn it.
 func (e *Engine) announceDue(round uint64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	first := e.stats.ManifestsPublished == 0
-	return first || round == e.cfg.Params.FirstRound(e.cfg.Params.EpochOf(round))
+	return e.stats.ManifestsPublished < 3 ||
+		round == e.cfg.Params.FirstRound(e.cfg.Params.EpochOf(round)) ||
+		round%announceEvery == 0
 }
 
 func (e *Engine) publishManifest(ctx context.Context) {

@@ -37,8 +37,12 @@ func (e *Engine) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup)
 		}
 	}
 	e.mu.Lock()
-	work = append(work, e.retries[b.Round]...)
-	delete(e.retries, b.Round)
+	for r, list := range e.retries {
+		if r <= b.Round {
+			work = append(work, list...)
+			delete(e.retries, r)
+		}
+	}
 	e.mu.Unlock()
 
 	for _, c := range work {
@@ -91,15 +95,23 @@ func (e *Engine) attempt(ctx context.Context, c proofs.Challenge, now uint64) {
 		return
 	}
 	if out.Result == proofs.Timeout {
-		if c.Attempt < e.cfg.Params.Retries {
+		// The retry goes in the first round after this attempt ended,
+		// which may be several rounds on when the deadline is longer than
+		// a round, and only while the edge would still accept it.
+		retryAt := max(now, e.currentRound()) + 1
+		switch {
+		case c.Attempt >= e.cfg.Params.Retries:
+			out.Result = proofs.Fail
+			out.Reason = fmt.Sprintf("no answer after %d attempts (%s)", c.Attempt+1, out.Reason)
+		case retryAt > c.Round+e.cfg.Params.Window:
+			out.Result = proofs.Fail
+			out.Reason = fmt.Sprintf("no answer after %d attempts within the %d-round window (%s)", c.Attempt+1, e.cfg.Params.Window, out.Reason)
+		default:
 			next := c
 			next.Attempt++
 			e.mu.Lock()
-			e.retries[now+1] = append(e.retries[now+1], next)
+			e.retries[retryAt] = append(e.retries[retryAt], next)
 			e.mu.Unlock()
-		} else {
-			out.Result = proofs.Fail
-			out.Reason = fmt.Sprintf("no answer after %d attempts (%s)", c.Attempt+1, out.Reason)
 		}
 	}
 	e.sign(ctx, c, id, out)

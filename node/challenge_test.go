@@ -1,19 +1,25 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/wire"
 )
 
 // shortEpochs is the devnet with 4-round epochs and frequent liveness
@@ -25,7 +31,7 @@ func shortEpochs(t *testing.T) config.Network {
 	}
 	nw.EpochRounds = 4
 	nw.Probability = map[proofs.Kind]float64{proofs.KindLiveness: 0.3}
-	nw.Window = 5
+	nw.Window = 10 // each of 4 attempts may take a 2-second deadline
 	return nw
 }
 
@@ -162,4 +168,228 @@ func challengeParamsOf(nw config.Network, tn *testNet) (challenge.Params, error)
 		p.Keepers = append(p.Keepers, challenge.Keeper{ID: k.Host().ID(), Stake: 100})
 	}
 	return p, p.Validate()
+}
+
+// TestOfflineEdge stops an edge: the keepers' challenges to it time out,
+// are retried in the next rounds, and fail once containment runs out, and
+// its uptime in the epoch falls below that of the edges still up.
+func TestOfflineEdge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nw := shortEpochs(t)
+	nw.EpochRounds = 6
+	nw.Probability = map[proofs.Kind]float64{proofs.KindLiveness: 1}
+	tn := startNetwork(t, ctx, 3, 4, challengeNet(nw, keepersOf(3))...)
+	keeper := tn.keepers[0]
+	info := keeper.Beacon().Info()
+
+	// Run until the keeper has seen the edge answer: an epoch begun
+	// before the beacon started has no committees, so challenges begin
+	// with the first whole epoch.
+	offline := tn.edges[0]
+	offlineID := offline.Host().ID()
+	eventually(t, time.Minute, "the keeper holds a pass of the edge", func() bool {
+		passed := false
+		keeper.Receipts().List(proofs.Filter{Edge: offlineID}, func(_ cid.Cid, r proofs.Receipt) error {
+			passed = passed || r.Result == proofs.Pass
+			return nil
+		})
+		return passed
+	})
+	tn.stops[slices.Index(tn.nodes, offline)]()
+	stoppedAt := info.RoundAt(time.Now())
+	waitRound(t, ctx, keeper, stoppedAt+nw.Window+3)
+
+	// Challenges of rounds after the stop: every attempt but the last
+	// timed out, and the last failed.
+	type try struct{ attempts []proofs.Result }
+	byChallenge := map[cid.Cid]*try{}
+	err := keeper.Receipts().List(proofs.Filter{Edge: offlineID}, func(_ cid.Cid, r proofs.Receipt) error {
+		if r.Round <= stoppedAt {
+			return nil
+		}
+		c := byChallenge[r.Challenge]
+		if c == nil {
+			c = &try{attempts: make([]proofs.Result, nw.Retries+1)}
+			byChallenge[r.Challenge] = c
+		}
+		c.attempts[r.Attempt] = r.Result
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := 0
+	for id, c := range byChallenge {
+		if c.attempts[nw.Retries] == "" {
+			continue // still in containment when the test looked
+		}
+		complete++
+		for a, res := range c.attempts {
+			want := proofs.Timeout
+			if a == int(nw.Retries) {
+				want = proofs.Fail
+			}
+			if res != want {
+				t.Errorf("challenge %s attempt %d: %q; want %q", id, a, res, want)
+			}
+		}
+	}
+	if complete == 0 {
+		t.Fatal("no challenge of the offline edge ran out of retries")
+	}
+
+	// Its uptime falls below that of an edge that stayed up.
+	epoch := challenge.Params{EpochRounds: nw.EpochRounds}.EpochOf(stoppedAt + 1)
+	down, ok, err := keeper.Receipts().Uptime(offlineID, epoch)
+	if err != nil || !ok {
+		t.Fatalf("uptime of the offline edge: %v %v", ok, err)
+	}
+	up, ok, err := keeper.Receipts().Uptime(tn.edges[1].Host().ID(), epoch)
+	if err != nil || !ok {
+		t.Fatalf("uptime of an online edge: %v %v", ok, err)
+	}
+	if up != 1 || down >= 1 {
+		t.Errorf("uptime: online edge %.2f, offline edge %.2f; want 1 and below 1", up, down)
+	}
+	t.Logf("%d challenges ran out of retries; uptime %.2f offline, %.2f online", complete, down, up)
+}
+
+// TestForgedChallenges has a genesis keeper publish challenges the
+// schedule did not call for, and send them to edges: every validator
+// rejects them, its gossip score falls, and the edges refuse them.
+func TestForgedChallenges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nw := shortEpochs(t)
+	forgerKey, forgerID := newKey(t)
+	listForger := func(_ int, _ []peer.ID, cfg *config.Config, _ *[]node.Option) {
+		cfg.Keepers = append(cfg.Keepers, fmt.Sprintf("%s=100", forgerID))
+	}
+	tn := startNetwork(t, ctx, 3, 6, challengeNet(nw, keepersOf(3), listForger)...)
+	keeper := tn.keepers[0]
+	info := keeper.Beacon().Info()
+	params, err := challengeParamsOf(nw, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params.Keepers = append(params.Keepers, challenge.Keeper{ID: forgerID, Stake: 100})
+
+	// Wait for a whole epoch, whose committees everyone can compute.
+	epoch := params.EpochOf(info.RoundAt(time.Now())) + 1
+	waitRound(t, ctx, keeper, params.FirstRound(epoch)+1)
+	first, err := keeper.Beacon().Get(ctx, params.FirstRound(epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edgeIDs []peer.ID
+	for _, e := range tn.edges {
+		edgeIDs = append(edgeIDs, e.Host().ID())
+	}
+	cs := challenge.NewCommittees(first, epoch, edgeIDs, params)
+
+	// The forger joins the gossip with plain gossipsub and no validators.
+	forger, err := tn.mn.AddPeer(forgerKey, mocknetAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	victims := tn.edges[:3]
+	for _, v := range victims {
+		if err := forger.Connect(ctx, peer.AddrInfo{ID: v.Host().ID(), Addrs: v.Host().Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := pubsub.NewGossipSub(ctx, forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(nw.Topic(config.TopicChallenges))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// forge makes a challenge of the current round for edge: with a seed
+	// that the beacon did not give (on the committee or not, it is not
+	// scheduled), or for an edge whose committee the forger is not on.
+	forge := func(edge peer.ID) []byte {
+		round := info.RoundAt(time.Now())
+		c := proofs.Challenge{
+			Network: nw.Name, Epoch: params.EpochOf(round), Round: round,
+			Keeper: forgerID, Edge: edge, Kind: proofs.KindLiveness,
+			Seed: bytes.Repeat([]byte{7}, 32),
+		}
+		env, _, err := proofs.SealChallenge(forgerKey, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	eventually(t, 30*time.Second, "every victim scores the forger below zero", func() bool {
+		for _, v := range victims {
+			if err := topic.Publish(ctx, forge(v.Host().ID())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, v := range victims {
+			if s, ok := v.Gossip().Score(forgerID); !ok || s >= 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Sent straight to the edges, the forged challenges are refused: one
+	// to an edge whose committee the forger is on, one to an edge whose
+	// committee it is not on.
+	var on, off *node.Node
+	for _, e := range tn.edges {
+		if cs.Has(e.Host().ID(), forgerID) {
+			on = e
+		} else {
+			off = e
+		}
+	}
+	for _, e := range []*node.Node{on, off} {
+		if e == nil {
+			continue
+		}
+		refused := e.Engine().Stats().Refused
+		s, err := forger.NewStream(ctx, e.Host().ID(), liveness.Protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wire.WriteFrame(s, forge(e.Host().ID()), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wire.ReadFrame(s, liveness.MaxHeartbeatSize, time.Now().Add(5*time.Second)); err == nil {
+			t.Errorf("edge %s answered a forged challenge", e.Host().ID())
+		}
+		s.Reset()
+		eventually(t, 10*time.Second, "the edge counts the refusal", func() bool {
+			return e.Engine().Stats().Refused > refused
+		})
+	}
+	if on == nil || off == nil {
+		t.Logf("the forger is on %v of the committees; one case was not exercised", on != nil)
+	}
+	// No keeper stored a receipt signed by the forger.
+	for i, k := range tn.keepers {
+		k.Receipts().List(proofs.Filter{Keeper: forgerID}, func(_ cid.Cid, r proofs.Receipt) error {
+			t.Errorf("keeper %d holds a receipt of the forger: %+v", i, r)
+			return nil
+		})
+	}
+}
+
+// mocknetAddr is a fresh address in mocknet's range.
+func mocknetAddr(t *testing.T) ma.Multiaddr {
+	t.Helper()
+	ip := make(net.IP, net.IPv6len)
+	copy(ip, mocknetNet.IP)
+	ip[15] = byte(time.Now().UnixNano())
+	ip[14] = byte(time.Now().UnixNano() >> 8)
+	return ma.StringCast(fmt.Sprintf("/ip6/%s/tcp/4242", ip))
 }

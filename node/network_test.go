@@ -33,6 +33,7 @@ var newsDomain = wire.Domain{Name: "aro-test-news", PayloadType: "/aro/test/news
 type testNet struct {
 	mn        mocknet.Mocknet
 	nodes     []*node.Node
+	stops     []func() // stop node i and wait for it
 	bootstrap *node.Node
 	keepers   []*node.Node
 	edges     []*node.Node
@@ -100,13 +101,17 @@ func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, adjust 
 		if err != nil {
 			t.Fatal(err)
 		}
+		nodeCtx, stop := context.WithCancel(runCtx)
+		done := make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := n.Run(runCtx); err != nil {
+			defer close(done)
+			if err := n.Run(nodeCtx); err != nil {
 				t.Errorf("node %d: %v", i, err)
 			}
 		}()
+		tn.stops = append(tn.stops, func() { stop(); <-done })
 		<-n.Ready()
 		tn.nodes = append(tn.nodes, n)
 		switch role {

@@ -66,7 +66,12 @@ func (b *Batch) Commit() error {
 	b.check()
 	b.w.committed = true
 	n := b.Len()
-	err := b.w.pb.Commit(pebble.Sync)
+	done, err := b.w.db.use()
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = b.w.pb.Commit(pebble.Sync)
 	if cerr := b.w.pb.Close(); err == nil {
 		err = cerr
 	}

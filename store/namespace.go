@@ -38,6 +38,11 @@ func (ns Namespace) key(k []byte) []byte {
 // Get returns a copy of the value stored under key, or an error matching
 // ErrNotFound. It sees every batch committed before it was called.
 func (ns Namespace) Get(key []byte) ([]byte, error) {
+	done, err := ns.db.use()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	v, closer, err := ns.db.pdb.Get(ns.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -55,6 +60,11 @@ func (ns Namespace) Get(key []byte) ([]byte, error) {
 
 // Has reports whether key is present.
 func (ns Namespace) Has(key []byte) (bool, error) {
+	done, err := ns.db.use()
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	_, closer, err := ns.db.pdb.Get(ns.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
@@ -76,6 +86,11 @@ func (ns Namespace) Has(key []byte) (bool, error) {
 // Iteration stops at the first error fn returns: ErrStop ends it with a nil
 // result, any other error is returned as is.
 func (ns Namespace) Iterate(prefix []byte, fn func(k, v []byte) error) (err error) {
+	done, err := ns.db.use()
+	if err != nil {
+		return err
+	}
+	defer done()
 	lower := ns.key(prefix)
 	it, err := ns.db.pdb.NewIter(&pebble.IterOptions{
 		LowerBound: lower,

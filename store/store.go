@@ -21,6 +21,8 @@ var (
 	// ErrStop, returned by an Iterate callback, ends the iteration early
 	// without an error.
 	ErrStop = errors.New("store: stop iteration")
+	// ErrClosed is returned by operations on a closed store.
+	ErrClosed = errors.New("store: closed")
 )
 
 // defaultCacheSize is the block cache of a home node: enough to keep the
@@ -34,8 +36,23 @@ type DB struct {
 	lock *pebble.Lock
 	dir  string
 
+	// mu guards closed: operations hold it shared, Close exclusively, so
+	// that work racing a shutdown gets ErrClosed rather than pebble's
+	// use-after-close panic.
+	mu        sync.RWMutex
+	closed    bool
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// use marks the start of an operation; call the returned func at its end.
+func (db *DB) use() (done func(), err error) {
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return db.mu.RUnlock, nil
 }
 
 type options struct {
@@ -117,9 +134,12 @@ func Open(dir string, opts ...Option) (*DB, error) {
 
 // Close closes pebble and releases the directory lock; every committed
 // batch is already on disk. Calling it again returns the first result.
-// The DB and its namespaces must not be used after Close.
+// Operations after Close fail with ErrClosed.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		db.closed = true
 		err := db.pdb.Close()
 		if lerr := db.lock.Close(); err == nil {
 			err = lerr

@@ -277,3 +277,26 @@ func TestOptions(t *testing.T) {
 	}
 	open(t, t.TempDir()) // and the valid options work
 }
+
+// Work that races a shutdown gets an error, not pebble's panic.
+func TestUseAfterClose(t *testing.T) {
+	db := open(t, t.TempDir())
+	ns := db.Namespace("n")
+	b := ns.Batch()
+	b.Set([]byte("k"), []byte("v"))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Get([]byte("k")); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Get after Close = %v; want ErrClosed", err)
+	}
+	if _, err := ns.Has([]byte("k")); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Has after Close = %v; want ErrClosed", err)
+	}
+	if err := ns.Iterate(nil, func(k, v []byte) error { return nil }); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Iterate after Close = %v; want ErrClosed", err)
+	}
+	if err := b.Commit(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Commit after Close = %v; want ErrClosed", err)
+	}
+}
