@@ -13,10 +13,12 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/aropeer ./cmd/aropeer
 
 # The README's test command: vet, then every test. Long soak, fuzz and
-# benchmark runs live in `fuzz` and `bench`.
+# benchmark runs live in `fuzz` and `bench`. Packages run one at a time:
+# the real-process devnets and the in-memory networks each want the
+# machine's cores, and deadlines are part of what they test.
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -p 1 -count=1 -timeout 15m $(PKGS)
 
 test-race:
 	$(GO) test -count=1 -race -timeout 30m $(PKGS)

@@ -7,6 +7,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
 
 	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/liveness"
@@ -72,10 +73,12 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		config.TopicManifests:  {},
 	}
 	eng, err := challenge.New(challenge.Config{
-		Key:     n.key,
-		Params:  params,
-		Beacon:  n.feed,
-		Streams: n.host,
+		Key:    n.key,
+		Params: params,
+		Beacon: n.feed,
+		// Keepers reach edges they never met: the routed host finds an
+		// edge's addresses through the DHT when the peerstore has none.
+		Streams: routedhost.Wrap(n.host, n.dht),
 		Topics: challenge.Topics{
 			Challenges: topics[config.TopicChallenges],
 			Receipts:   topics[config.TopicReceipts],

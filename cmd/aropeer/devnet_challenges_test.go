@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// TestDevnetChallenges runs the issue's devnet: liveness receipts with
+// outcome pass reach the keepers, and an edge whose process is killed gets
+// timeout receipts and then a fail once containment runs out. It takes a
+// minute or two: challenges start with the first epoch (30 one-second
+// rounds) whose beacon the devnet saw begin.
+func TestDevnetChallenges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet for a minute or two; skipped in -short mode")
+	}
+	dir := t.TempDir()
+	devnet := exec.Command(binary, "devnet", "--nodes", "6", "--dir", dir)
+	out, err := devnet.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devnet.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		devnet.Process.Signal(syscall.SIGTERM)
+		devnet.Wait()
+		if t.Failed() {
+			for _, n := range []string{"node-1", "node-5"} {
+				logText, _ := os.ReadFile(filepath.Join(dir, n, "node.log"))
+				lines := strings.Split(string(logText), "\n")
+				t.Logf("last lines of %s/node.log:\n%s", n, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
+	})
+	running := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if strings.Contains(s.Text(), "devnet running") {
+				close(running)
+			}
+		}
+	}()
+	select {
+	case <-running:
+	case <-time.After(90 * time.Second):
+		t.Fatal("devnet not running within 90s")
+	}
+
+	keeper := filepath.Join(dir, "node-1")
+	receipts := func(args ...string) []proofs.ReceiptJSON {
+		code, stdout, stderr := aropeer(t, nil, append([]string{"receipts", "list", "--json", "--datadir", keeper}, args...)...)
+		if code != 0 {
+			t.Fatalf("receipts list: exit %d: %s", code, stderr)
+		}
+		var list []proofs.ReceiptJSON
+		if err := json.Unmarshal([]byte(stdout), &list); err != nil {
+			t.Fatalf("receipts list --json: %v\n%s", err, stdout)
+		}
+		return list
+	}
+	waitFor := func(what string, timeout time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s", what, timeout)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+
+	// Pass receipts of liveness challenges reach the keeper.
+	edgeID := func(i int) string {
+		_, stdout, _ := aropeer(t, nil, "id", "--datadir", filepath.Join(dir, fmt.Sprintf("node-%d", i)))
+		return strings.TrimSpace(stdout)
+	}
+	victim := edgeID(5)
+	waitFor("a liveness pass of the victim edge on the keeper", 2*time.Minute, func() bool {
+		for _, r := range receipts("--edge", victim) {
+			if r.Outcome == "pass" && r.Kind == "liveness" {
+				return true
+			}
+		}
+		return false
+	})
+	if code, stdout, _ := aropeer(t, nil, "challenges", "--json", "--datadir", keeper); code != 0 || !strings.Contains(stdout, "liveness") {
+		t.Errorf("challenges on the keeper: exit %d, %s", code, stdout)
+	}
+
+	// Kill the edge: its challenges time out, then fail.
+	pid, err := os.ReadFile(filepath.Join(dir, "node-5", "node.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var seen []string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("receipts of the killed edge:\n%s", strings.Join(seen, "\n"))
+		}
+	})
+	waitFor("timeouts and then a fail for the killed edge", 2*time.Minute, func() bool {
+		timeout, fail := false, false
+		seen = seen[:0]
+		for _, r := range receipts("--edge", victim) {
+			seen = append(seen, fmt.Sprintf("round %d attempt %d %s %s", r.Round, r.Attempt, r.Outcome, r.Reason))
+			timeout = timeout || r.Outcome == "timeout"
+			fail = fail || (r.Outcome == "fail" && strings.Contains(r.Reason, "no answer after"))
+		}
+		return timeout && fail
+	})
+	t.Logf("killed edge failed %s after the kill", time.Since(killed).Round(time.Second))
+
+	// One receipt shown in full.
+	list := receipts("--edge", victim)
+	code, stdout, stderr := aropeer(t, nil, "receipts", "show", "--datadir", keeper, list[0].CID)
+	if code != 0 || !strings.Contains(stdout, list[0].CID) || !strings.Contains(stdout, `"outcome"`) {
+		t.Errorf("receipts show: exit %d: %s %s", code, stdout, stderr)
+	}
+}
