@@ -1,0 +1,132 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+
+	"github.com/aropeer/aropeer/liveness"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/store"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// BenchmarkLivenessPipeline measures the keeper's challenge-to-receipt
+// pipeline over in-memory links: seal the challenge, open a stream and
+// send it, the edge opens and answers with a signed heartbeat, the keeper
+// checks it, seals the receipt and stores it synced. The baseline, in the
+// same run, is one bare envelope seal plus open of the same receipt, with
+// the same (mocknet's ECDSA) keys: the pipeline seals and opens three
+// envelopes (challenge, heartbeat, receipt), so 1/3 is the ratio of a
+// pipeline that costs nothing beyond its signatures.
+func BenchmarkLivenessPipeline(b *testing.B) {
+	ctx := context.Background()
+	mn := mocknet.New()
+	defer mn.Close()
+	keeperHost, err := mn.GenPeer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	edgeHost, err := mn.GenPeer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := mn.LinkAll(); err != nil {
+		b.Fatal(err)
+	}
+	if err := mn.ConnectAllButSelf(); err != nil {
+		b.Fatal(err)
+	}
+	keeperKey := keeperHost.Peerstore().PrivKey(keeperHost.ID())
+	responder := liveness.NewResponder(edgeHost.Peerstore().PrivKey(edgeHost.ID()))
+	edgeHost.SetStreamHandler(liveness.Protocol, func(s network.Stream) {
+		env, err := wire.ReadFrame(s, proofs.MaxChallengeSize, time.Now().Add(5*time.Second))
+		if err != nil {
+			s.Reset()
+			return
+		}
+		c, _, err := proofs.OpenChallenge(env)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		responder.Serve(ctx, c, s)
+	})
+	db, err := store.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	receipts := proofs.NewReceiptStore(db)
+	verifier := liveness.NewVerifier()
+
+	challengeOf := func(i int) proofs.Challenge {
+		return proofs.Challenge{
+			Network: "devnet", Epoch: 1, Round: uint64(i + 1),
+			Keeper: keeperHost.ID(), Edge: edgeHost.ID(), Kind: proofs.KindLiveness,
+			Seed: bytes.Repeat([]byte{byte(i)}, 32),
+		}
+	}
+	pipeline := func(i int) proofs.Receipt {
+		c := challengeOf(i)
+		env, id, err := proofs.SealChallenge(keeperKey, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		open := func(ctx context.Context, p protocol.ID) (network.Stream, error) {
+			s, err := keeperHost.NewStream(ctx, edgeHost.ID(), p)
+			if err != nil {
+				return nil, err
+			}
+			return s, wire.WriteFrame(s, env, time.Now().Add(5*time.Second))
+		}
+		vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		out, err := verifier.Verify(vctx, c, open)
+		cancel()
+		if err != nil || out.Result != proofs.Pass {
+			b.Fatalf("attempt %d: %v %+v", i, err, out)
+		}
+		r := proofs.Receipt{
+			Network: c.Network, Epoch: c.Epoch, Round: c.Round, Keeper: c.Keeper, Edge: c.Edge,
+			Kind: c.Kind, Challenge: id, Result: out.Result, Measurements: out.Measurements, Evidence: out.Evidence,
+		}
+		renv, _, err := proofs.SealReceipt(keeperKey, r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, _, err := receipts.Put(renv); err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+
+	sample := pipeline(0)
+	var piped, bare time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		start := time.Now()
+		pipeline(n)
+		piped += time.Since(start)
+
+		start = time.Now()
+		env, _, err := proofs.SealReceipt(keeperKey, sample)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := proofs.OpenReceipt(env); err != nil {
+			b.Fatal(err)
+		}
+		bare += time.Since(start)
+	}
+	perPipe := piped.Seconds() / float64(n)
+	perBare := bare.Seconds() / float64(n)
+	b.ReportMetric(1/perPipe, "receipts/s")
+	b.ReportMetric(1/perBare, "seal+open/s")
+	b.ReportMetric(perBare/perPipe, "pipeline/seal+open")
+}
