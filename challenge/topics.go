@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -190,3 +191,28 @@ func (e *Engine) prune(round uint64) {
 		}
 	}
 }
+
+// AddManifest keeps a sealed manifest obtained outside gossip, such as a
+// DHT record, after the checks a gossiped one passes.
+func (e *Engine) AddManifest(env []byte) error {
+	m, id, err := proofs.OpenManifest(env)
+	if err != nil {
+		return err
+	}
+	if m.Network != e.cfg.Params.Network {
+		return fmt.Errorf("challenge: manifest of network %q, not %q", m.Network, e.cfg.Params.Network)
+	}
+	e.keepManifest(m, id)
+	return nil
+}
+
+// HasManifest reports whether the engine holds a manifest of edge.
+func (e *Engine) HasManifest(edge peer.ID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.manifests[edge]
+	return ok
+}
+
+// ManifestEnvelope returns the edge's own sealed manifest; nil on a keeper.
+func (e *Engine) ManifestEnvelope() []byte { return e.manifestEnv }

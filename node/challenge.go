@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -123,6 +124,12 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		topics[s.kind].topic, topics[s.kind].sub = t, sub
 	}
 	n.engine = eng
+	records := &manifestRecords{
+		d: n.dht, eng: eng, network: n.network.Name, edge: edge, keeper: keeper,
+		log: n.log, clock: n.clock, every: 30 * time.Second,
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); records.run(ctx) }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

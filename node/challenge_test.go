@@ -393,3 +393,25 @@ func mocknetAddr(t *testing.T) ma.Multiaddr {
 	ip[14] = byte(time.Now().UnixNano() >> 8)
 	return ma.StringCast(fmt.Sprintf("/ip6/%s/tcp/4242", ip))
 }
+
+// TestManifestRecords checks that a keeper finds every edge's manifest in
+// the DHT, signed by that edge.
+func TestManifestRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tn := startNetwork(t, ctx, 1, 4, challengeNet(shortEpochs(t), keepersOf(1))...)
+	keeper := tn.keepers[0]
+	for _, e := range tn.edges {
+		id := e.Host().ID()
+		eventually(t, time.Minute, "the keeper reads the edge's manifest record", func() bool {
+			gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer gcancel()
+			env, err := keeper.DHT().GetValue(gctx, node.ManifestKey(id))
+			if err != nil {
+				return false
+			}
+			m, _, err := proofs.OpenManifest(env)
+			return err == nil && m.Edge == id && keeper.Engine().HasManifest(id)
+		})
+	}
+}

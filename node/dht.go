@@ -28,7 +28,7 @@ const (
 	diversityPerTable = 3
 )
 
-func newDHT(h host.Host, server bool, trusted []*net.IPNet) (*dht.IpfsDHT, error) {
+func newDHT(h host.Host, server bool, trusted []*net.IPNet, network string) (*dht.IpfsDHT, error) {
 	mode := dht.ModeAuto
 	if server {
 		mode = dht.ModeServer
@@ -42,6 +42,7 @@ func newDHT(h host.Host, server bool, trusted []*net.IPNet) (*dht.IpfsDHT, error
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.Mode(mode),
 		dht.RoutingTablePeerDiversityFilter(filter),
+		dht.NamespacedValidator(manifestNamespace, manifestValidator{network: network}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("node: start DHT: %w", err)

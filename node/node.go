@@ -270,7 +270,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	n.dht, err = newDHT(n.host, n.cfg.HasRole(config.RoleKeeper) || n.cfg.HasRole(config.RoleBootstrap), n.trusted)
+	n.dht, err = newDHT(n.host, n.cfg.HasRole(config.RoleKeeper) || n.cfg.HasRole(config.RoleBootstrap), n.trusted, n.network.Name)
 	if err != nil {
 		return err
 	}

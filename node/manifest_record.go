@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// manifestNamespace holds edges' signed manifests in the DHT, so a keeper
+// can learn an edge's claims without waiting for its next announcement.
+const manifestNamespace = "aro-manifest"
+
+// ManifestKey is the DHT key of edge's manifest record.
+func ManifestKey(edge peer.ID) string {
+	return "/" + manifestNamespace + "/" + string(edge)
+}
+
+// manifestValidator accepts a record only if it is a manifest of the
+// network, signed by the edge its key names; of several, the highest
+// sequence number wins.
+type manifestValidator struct{ network string }
+
+var _ record.Validator = manifestValidator{}
+
+func (v manifestValidator) Validate(key string, value []byte) error {
+	_, err := v.open(key, value)
+	return err
+}
+
+func (v manifestValidator) Select(key string, values [][]byte) (int, error) {
+	best, bestSeq := -1, uint64(0)
+	for i, value := range values {
+		m, err := v.open(key, value)
+		if err != nil {
+			continue
+		}
+		if best < 0 || m.Seq > bestSeq {
+			best, bestSeq = i, m.Seq
+		}
+	}
+	if best < 0 {
+		return 0, errors.New("node: no valid manifest record")
+	}
+	return best, nil
+}
+
+func (v manifestValidator) open(key string, value []byte) (proofs.Manifest, error) {
+	edge, ok := strings.CutPrefix(key, "/"+manifestNamespace+"/")
+	if !ok {
+		return proofs.Manifest{}, fmt.Errorf("node: %q is not a manifest key", key)
+	}
+	m, _, err := proofs.OpenManifest(value)
+	if err != nil {
+		return proofs.Manifest{}, err
+	}
+	if string(m.Edge) != edge {
+		return proofs.Manifest{}, fmt.Errorf("node: manifest of %s under the key of another peer", m.Edge)
+	}
+	if m.Network != v.network {
+		return proofs.Manifest{}, fmt.Errorf("node: manifest of network %q, not %q", m.Network, v.network)
+	}
+	return m, nil
+}
+
+// manifestRecords keeps an edge's manifest in the DHT and lets a keeper
+// fetch the manifests of the edges it finds there.
+type manifestRecords struct {
+	d       *dht.IpfsDHT
+	eng     *challenge.Engine
+	network string
+	edge    bool
+	keeper  bool
+	log     *slog.Logger
+	clock   Clock
+	every   time.Duration
+}
+
+func (r *manifestRecords) run(ctx context.Context) {
+	for {
+		wait := r.every
+		if r.d.RoutingTable().Size() == 0 {
+			wait = 2 * time.Second
+		} else {
+			if r.edge {
+				r.put(ctx)
+			}
+			if r.keeper {
+				r.fetch(ctx)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.clock.After(wait):
+		}
+	}
+}
+
+func (r *manifestRecords) put(ctx context.Context) {
+	env := r.eng.ManifestEnvelope()
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := r.d.PutValue(pctx, ManifestKey(r.d.Host().ID()), env); err != nil && ctx.Err() == nil {
+		r.log.Debug("manifest record not stored", "err", err)
+	}
+}
+
+// fetch reads the manifest record of every edge that advertises liveness
+// and whose manifest the engine lacks.
+func (r *manifestRecords) fetch(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, p := range FindProviders(fctx, r.d, r.network, string(proofs.KindLiveness)) {
+		if r.eng.HasManifest(p.ID) {
+			continue
+		}
+		env, err := r.d.GetValue(fctx, ManifestKey(p.ID))
+		if err != nil {
+			r.log.Debug("no manifest record", "edge", p.ID, "err", err)
+			continue
+		}
+		if err := r.eng.AddManifest(env); err != nil {
+			r.log.Debug("manifest record refused", "edge", p.ID, "err", err)
+		}
+	}
+}
