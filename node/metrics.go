@@ -9,6 +9,10 @@ type nodeCollector struct {
 	peers    *prometheus.Desc
 	routing  *prometheus.Desc
 	meshSize *prometheus.Desc
+	issued   *prometheus.Desc
+	answered *prometheus.Desc
+	refused  *prometheus.Desc
+	receipts *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -17,6 +21,10 @@ func newNodeCollector(n *Node) *nodeCollector {
 		peers:    prometheus.NewDesc("aro_connected_peers", "Peers with an open connection.", nil, nil),
 		routing:  prometheus.NewDesc("aro_dht_routing_table_size", "Peers in the DHT routing table.", nil, nil),
 		meshSize: prometheus.NewDesc("aro_gossip_mesh_peers", "Peers in our gossipsub mesh of a topic.", []string{"topic"}, nil),
+		issued:   prometheus.NewDesc("aro_challenges_issued_total", "Challenge attempts this keeper sent.", nil, nil),
+		answered: prometheus.NewDesc("aro_challenges_answered_total", "Challenges this edge accepted and answered.", nil, nil),
+		refused:  prometheus.NewDesc("aro_challenges_refused_total", "Challenge streams this edge refused: unscheduled, misdirected or unreadable.", nil, nil),
+		receipts: prometheus.NewDesc("aro_receipts_signed_total", "Receipts this keeper signed, by result.", []string{"result"}, nil),
 	}
 }
 
@@ -24,6 +32,10 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peers
 	ch <- c.routing
 	ch <- c.meshSize
+	ch <- c.issued
+	ch <- c.answered
+	ch <- c.refused
+	ch <- c.receipts
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -31,5 +43,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.routing, prometheus.GaugeValue, float64(c.n.dht.RoutingTable().Size()))
 	for topic, size := range c.n.gossip.MeshSizes() {
 		ch <- prometheus.MustNewConstMetric(c.meshSize, prometheus.GaugeValue, float64(size), topic)
+	}
+	if c.n.engine == nil {
+		return
+	}
+	st := c.n.engine.Stats()
+	ch <- prometheus.MustNewConstMetric(c.issued, prometheus.CounterValue, float64(st.Issued))
+	ch <- prometheus.MustNewConstMetric(c.answered, prometheus.CounterValue, float64(st.Answered))
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.Refused))
+	for result, n := range st.Receipts {
+		ch <- prometheus.MustNewConstMetric(c.receipts, prometheus.CounterValue, float64(n), string(result))
 	}
 }

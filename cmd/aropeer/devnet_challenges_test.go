@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aropeer/aropeer/node/api"
+	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
 )
 
@@ -107,6 +109,14 @@ func TestDevnetChallenges(t *testing.T) {
 	}
 	if code, stdout, _ := aropeer(t, nil, "challenges", "--json", "--datadir", issuerDir); code != 0 || !strings.Contains(stdout, victim) {
 		t.Errorf("challenges on the issuing keeper: exit %d, %s", code, stdout)
+	}
+	cfg, err := config.Read(config.Datadir(issuerDir).ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := api.NewClient(cfg.API.Addr, "").Metrics(t.Context())
+	if err != nil || !strings.Contains(metrics, `aro_receipts_signed_total{result="pass"}`) {
+		t.Errorf("the issuing keeper's metrics lack its pass receipts: %v", err)
 	}
 
 	// Kill the edge: its challenges time out, then fail.
