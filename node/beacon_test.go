@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/drand/drand/v2/protobuf/drand"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
@@ -56,23 +55,8 @@ func TestBeaconOverGossip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tn.mn.LinkAll(); err != nil {
-		t.Fatal(err)
-	}
 	victims := tn.edges[:3]
-	for _, v := range victims {
-		if err := attacker.Connect(ctx, peer.AddrInfo{ID: v.Host().ID(), Addrs: v.Host().Addrs()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ps, err := pubsub.NewGossipSub(ctx, attacker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(beacon.TopicName(signer.Info()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	topic := tn.attack(t, ctx, attacker, victims, beacon.TopicName(signer.Info()))
 	forger, err := beacon.NewSigner([]byte("not the devnet beacon key, not at all"), signer.Info().Period, signer.Info().GenesisTime, signer.Info().BeaconID)
 	if err != nil {
 		t.Fatal(err)

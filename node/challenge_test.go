@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -293,23 +292,8 @@ func TestForgedChallenges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tn.mn.LinkAll(); err != nil {
-		t.Fatal(err)
-	}
 	victims := tn.edges[:3]
-	for _, v := range victims {
-		if err := forger.Connect(ctx, peer.AddrInfo{ID: v.Host().ID(), Addrs: v.Host().Addrs()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ps, err := pubsub.NewGossipSub(ctx, forger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(nw.Topic(config.TopicChallenges))
-	if err != nil {
-		t.Fatal(err)
-	}
+	topic := tn.attack(t, ctx, forger, victims, nw.Topic(config.TopicChallenges))
 
 	// forge makes a challenge of the current round for edge: with a seed
 	// that the beacon did not give (on the committee or not, it is not

@@ -256,23 +256,8 @@ func TestNetworkOf50(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tn.mn.LinkAll(); err != nil {
-			t.Fatal(err)
-		}
 		victims := tn.edges[:3]
-		for _, v := range victims {
-			if err := attacker.Connect(ctx, peer.AddrInfo{ID: v.Host().ID(), Addrs: v.Host().Addrs()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ps, err := pubsub.NewGossipSub(ctx, attacker)
-		if err != nil {
-			t.Fatal(err)
-		}
-		at, err := ps.Join(topicName)
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := tn.attack(t, ctx, attacker, victims, topicName)
 		if _, err := at.Subscribe(); err != nil {
 			t.Fatal(err)
 		}
@@ -334,4 +319,27 @@ func testLogger(i int) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})).With("node", i)
+}
+
+// attack joins an outside host h to the network with plain gossipsub and
+// no validators, connected to victims, and returns its handle on topic.
+func (tn *testNet) attack(t *testing.T, ctx context.Context, h host.Host, victims []*node.Node, topic string) *pubsub.Topic {
+	t.Helper()
+	if err := tn.mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range victims {
+		if err := h.Connect(ctx, peer.AddrInfo{ID: v.Host().ID(), Addrs: v.Host().Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
 }
