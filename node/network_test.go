@@ -112,7 +112,11 @@ func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, adjust 
 			}
 		}()
 		tn.stops = append(tn.stops, func() { stop(); <-done })
-		<-n.Ready()
+		select {
+		case <-n.Ready():
+		case <-done:
+			t.Fatalf("node %d stopped during start-up", i)
+		}
 		tn.nodes = append(tn.nodes, n)
 		switch role {
 		case config.RoleBootstrap:

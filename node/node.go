@@ -46,7 +46,6 @@ type Node struct {
 	hostOptions []libp2p.Option
 	host        host.Host // injected, or built by Run
 	db          *store.DB // injected, or opened by Run
-	ownsDB      bool
 	trusted     []*net.IPNet
 	withAPI     bool
 	inspect     time.Duration
@@ -238,7 +237,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		n.db, n.ownsDB = db, true
+		n.db = db
 		stack.push("store", db.Close)
 	}
 
