@@ -44,6 +44,9 @@ var (
 	// ErrInvalid means a malformed batch, account or stake change, or a
 	// batch of another network.
 	ErrInvalid = errors.New("chain: invalid transaction")
+	// ErrDisputeRefused means a dispute that proves no equivocation, or
+	// one already settled; it changes nothing.
+	ErrDisputeRefused = errors.New("chain: dispute refused")
 )
 
 // Account is a keeper's or an edge's standing.
@@ -75,6 +78,15 @@ type BatchRecord struct {
 	Height uint64             `cbor:"height"` // of the block that applied it
 }
 
+// Dispute is evidence of equivocation: two sealed receipt envelopes
+// (proofs.SealReceipt) by one keeper for the same attempt of the same
+// challenge with different content. Which of the two is A does not
+// matter.
+type Dispute struct {
+	A []byte `cbor:"a"`
+	B []byte `cbor:"b"`
+}
+
 // Settlement is a settlement backend.
 type Settlement interface {
 	// SubmitBatch checks b (valid, of the backend's network, signed by
@@ -93,6 +105,14 @@ type Settlement interface {
 	// SetStake registers keeper with stake (0 deregisters it from
 	// quorums). In a devnet the sequencer's operator calls it.
 	SetStake(ctx context.Context, keeper peer.ID, stake uint64) error
+	// SubmitDispute checks d: both envelopes open, are signed by the same
+	// keeper for the same challenge and attempt, and differ in content.
+	// Such an equivocation slashes a fraction of the keeper's stake into
+	// its Slashed, once per pair of receipts. It returns the keeper's
+	// account after the slash. A dispute that proves no equivocation, or
+	// repeats a settled one, is refused with ErrDisputeRefused and
+	// changes nothing.
+	SubmitDispute(ctx context.Context, d Dispute) (Account, error)
 	// Head returns the latest state.
 	Head(ctx context.Context) (Head, error)
 }

@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
+	"strconv"
 	"sync"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/aropeer/aropeer/chain"
@@ -41,19 +44,31 @@ var (
 	prefixAccount = []byte("a/")
 	prefixBatch   = []byte("b/")
 	prefixBlock   = []byte("k/")
+	prefixDispute = []byte("d/") // + the disputed attempt's key
 )
+
+// DefaultSlashPPM is the fraction of its stake, in parts per million, an
+// equivocating keeper loses when a genesis sets none: half.
+const DefaultSlashPPM = 500_000
+
+// maxPPM is one whole, in parts per million.
+const maxPPM = 1_000_000
 
 // Tx is one applied transaction: exactly one field is set.
 type Tx struct {
 	Genesis *Genesis            `cbor:"genesis,omitempty"`
 	Stake   *StakeChange        `cbor:"stake,omitempty"`
 	Batch   *proofs.SignedBatch `cbor:"batch,omitempty"`
+	Dispute *chain.Dispute      `cbor:"dispute,omitempty"`
 }
 
 // Genesis is the first transaction: the network and its opening accounts.
 type Genesis struct {
 	Network  string          `cbor:"net"`
 	Accounts []chain.Account `cbor:"accounts"` // sorted by ID
+	// SlashPPM is the fraction of its stake, in parts per million, an
+	// equivocating keeper loses; 0 means DefaultSlashPPM.
+	SlashPPM uint64 `cbor:"slash,omitempty"`
 }
 
 // StakeChange sets a keeper's stake.
@@ -90,7 +105,8 @@ type meta struct {
 	Height    uint64 `cbor:"height"`
 	Hash      []byte `cbor:"hash"`
 	LastEpoch uint64 `cbor:"last"`
-	HasEpoch  bool   `cbor:"has"` // whether any batch was applied
+	HasEpoch  bool   `cbor:"has"`             // whether any batch was applied
+	SlashPPM  uint64 `cbor:"slash,omitempty"` // of the genesis; 0 for the default
 }
 
 // state is what the blocks add up to. apply moves it by one transaction;
@@ -99,19 +115,25 @@ type state struct {
 	meta
 	accounts map[peer.ID]chain.Account
 	batches  map[uint64]chain.BatchRecord
+	disputes map[string]bool // keys of the pairs of receipts slashed for
+}
+
+func newState() *state {
+	return &state{accounts: map[peer.ID]chain.Account{}, batches: map[uint64]chain.BatchRecord{}, disputes: map[string]bool{}}
 }
 
 // change is what one transaction wrote, to persist.
 type change struct {
 	accounts []peer.ID
 	batch    *chain.BatchRecord
+	dispute  string // key of the pair of receipts slashed for, if any
 }
 
 // apply applies tx as block number height onto st. It returns the record
 // of an identical batch already applied with noop set, changing nothing.
 func (st *state) apply(height uint64, tx Tx) (ch change, rec chain.BatchRecord, noop bool, err error) {
 	n := 0
-	for _, set := range []bool{tx.Genesis != nil, tx.Stake != nil, tx.Batch != nil} {
+	for _, set := range []bool{tx.Genesis != nil, tx.Stake != nil, tx.Batch != nil, tx.Dispute != nil} {
 		if set {
 			n++
 		}
@@ -129,6 +151,9 @@ func (st *state) apply(height uint64, tx Tx) (ch change, rec chain.BatchRecord, 
 		return change{}, rec, false, fmt.Errorf("%w: block 0 is not a genesis", chain.ErrInvalid)
 	case tx.Stake != nil:
 		return st.applyStake(*tx.Stake)
+	case tx.Dispute != nil:
+		ch, err := st.applyDispute(*tx.Dispute)
+		return ch, rec, false, err
 	default:
 		return st.applyBatch(height, *tx.Batch)
 	}
@@ -138,7 +163,10 @@ func (st *state) applyGenesis(g Genesis) (change, chain.BatchRecord, bool, error
 	if g.Network == "" {
 		return change{}, chain.BatchRecord{}, false, fmt.Errorf("%w: genesis without a network", chain.ErrInvalid)
 	}
-	st.Network = g.Network
+	if g.SlashPPM > maxPPM {
+		return change{}, chain.BatchRecord{}, false, fmt.Errorf("%w: genesis slash of %d ppm, over %d", chain.ErrInvalid, g.SlashPPM, maxPPM)
+	}
+	st.Network, st.SlashPPM = g.Network, g.SlashPPM
 	var ch change
 	for i, a := range g.Accounts {
 		if err := checkAccount(a); err != nil {
@@ -250,6 +278,70 @@ func (st *state) applyBatch(height uint64, sb proofs.SignedBatch) (change, chain
 	return ch, rec, false, nil
 }
 
+// applyDispute slashes the keeper that signed both receipts of d for the
+// same attempt of the same challenge with different content. It checks
+// only the receipts: whether they are in an applied batch, and how long
+// after their epoch a dispute may come, are not checked yet.
+func (st *state) applyDispute(d chain.Dispute) (change, error) {
+	ra, ca, err := proofs.OpenReceipt(d.A)
+	if err != nil {
+		return change{}, fmt.Errorf("%w: receipt A: %w", chain.ErrDisputeRefused, err)
+	}
+	rb, cb, err := proofs.OpenReceipt(d.B)
+	if err != nil {
+		return change{}, fmt.Errorf("%w: receipt B: %w", chain.ErrDisputeRefused, err)
+	}
+	switch {
+	case ca == cb:
+		return change{}, fmt.Errorf("%w: receipts A and B are the same receipt %s: no equivocation", chain.ErrDisputeRefused, ca)
+	case ra.Keeper != rb.Keeper:
+		return change{}, fmt.Errorf("%w: receipt A by keeper %s, B by %s: not one keeper's equivocation", chain.ErrDisputeRefused, ra.Keeper, rb.Keeper)
+	case ra.Challenge != rb.Challenge:
+		return change{}, fmt.Errorf("%w: receipt A for challenge %s, B for %s: not one challenge", chain.ErrDisputeRefused, ra.Challenge, rb.Challenge)
+	case ra.Attempt != rb.Attempt:
+		return change{}, fmt.Errorf("%w: receipt A for attempt %d, B for %d: not one attempt", chain.ErrDisputeRefused, ra.Attempt, rb.Attempt)
+	case ra.Network != st.Network:
+		return change{}, fmt.Errorf("%w: receipts of network %q on the ledger of %q", chain.ErrDisputeRefused, ra.Network, st.Network)
+	}
+	key := disputeKey(ra.Keeper, ra.Challenge, ra.Attempt)
+	if st.disputes[key] {
+		return change{}, fmt.Errorf("%w: keeper %s already slashed for equivocating on attempt %d of challenge %s", chain.ErrDisputeRefused, ra.Keeper, ra.Attempt, ra.Challenge)
+	}
+	a, ok := st.accounts[ra.Keeper]
+	if !ok || a.Role != chain.RoleKeeper {
+		return change{}, fmt.Errorf("%w: %s is not a keeper of this ledger", chain.ErrDisputeRefused, ra.Keeper)
+	}
+	if a.Stake == 0 {
+		return change{}, fmt.Errorf("%w: keeper %s holds no stake to slash", chain.ErrDisputeRefused, ra.Keeper)
+	}
+	ppm := st.SlashPPM
+	if ppm == 0 {
+		ppm = DefaultSlashPPM
+	}
+	hi, lo := bits.Mul64(a.Stake, ppm)
+	amount, _ := bits.Div64(hi, lo, maxPPM) // hi < maxPPM, as ppm <= maxPPM
+	a.Stake -= amount
+	a.Slashed = satAddU(a.Slashed, amount)
+	st.accounts[a.ID] = a
+	st.disputes[key] = true
+	return change{accounts: []peer.ID{a.ID}, dispute: key}, nil
+}
+
+// disputeKey names one attempt of one challenge by one keeper: however
+// many conflicting receipts it signed for it, a keeper is slashed once
+// for it.
+func disputeKey(keeper peer.ID, challenge cid.Cid, attempt uint32) string {
+	return string(keeper) + challenge.KeyString() + strconv.FormatUint(uint64(attempt), 10)
+}
+
+func satAddU(a, b uint64) uint64 {
+	s, carry := bits.Add64(a, b, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return s
+}
+
 // sameBatch reports whether a and b are the same batch: signatures aside,
 // as the idempotence of SubmitBatch is per batch.
 func sameBatch(a, b proofs.Batch) (bool, error) {
@@ -279,7 +371,7 @@ func subSat(b int64, u uint64) int64 {
 }
 
 func (st *state) clone() *state {
-	c := &state{meta: st.meta, accounts: maps.Clone(st.accounts), batches: maps.Clone(st.batches)}
+	c := &state{meta: st.meta, accounts: maps.Clone(st.accounts), batches: maps.Clone(st.batches), disputes: maps.Clone(st.disputes)}
 	c.Hash = slices.Clone(st.Hash)
 	return c
 }
@@ -306,19 +398,46 @@ type Ledger struct {
 
 var _ chain.Settlement = (*Ledger)(nil)
 
+// Option configures the genesis Open writes.
+type Option func(*options)
+
+type options struct {
+	slashPPM uint64
+	slashSet bool
+}
+
+// WithSlashPPM sets the fraction of its stake, in parts per million (1 to
+// 1000000), an equivocating keeper loses; DefaultSlashPPM without it. It
+// is part of the genesis: a db holding a ledger of another fraction is
+// refused with chain.ErrConflict.
+func WithSlashPPM(ppm uint64) Option {
+	return func(o *options) { o.slashPPM, o.slashSet = ppm, true }
+}
+
 // Open opens the ledger of network in db, writing its genesis block with
-// genesis's accounts if db holds none. A db that holds a ledger must hold
-// that of network and, if genesis is not nil, of the same genesis
-// (chain.ErrConflict otherwise).
-func Open(db *store.DB, network string, genesis []chain.Account) (*Ledger, error) {
+// genesis's accounts and opts if db holds none. A db that holds a ledger
+// must hold that of network, of the slash fraction if WithSlashPPM is
+// given and, if genesis is not nil, of the same genesis (chain.ErrConflict
+// otherwise).
+func Open(db *store.DB, network string, genesis []chain.Account, opts ...Option) (*Ledger, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.slashSet && (o.slashPPM == 0 || o.slashPPM > maxPPM) {
+		return nil, fmt.Errorf("chain/local: open %s: %w: slash of %d ppm, want 1 to %d", network, chain.ErrInvalid, o.slashPPM, maxPPM)
+	}
+	if o.slashPPM == DefaultSlashPPM {
+		o.slashPPM = 0 // the default is written as none, as before slashing existed
+	}
 	l := &Ledger{ns: db.Namespace(Namespace)}
-	g := Genesis{Network: network, Accounts: slices.Clone(genesis)}
+	g := Genesis{Network: network, Accounts: slices.Clone(genesis), SlashPPM: o.slashPPM}
 	slices.SortFunc(g.Accounts, func(a, b chain.Account) int { return cmp.Compare(a.ID, b.ID) })
 
 	raw, err := l.ns.Get(keyMeta)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		l.st = &state{accounts: map[peer.ID]chain.Account{}, batches: map[uint64]chain.BatchRecord{}}
+		l.st = newState()
 		if _, _, err := l.commit(Tx{Genesis: &g}); err != nil {
 			return nil, fmt.Errorf("chain/local: open %s: %w", network, err)
 		}
@@ -327,12 +446,15 @@ func Open(db *store.DB, network string, genesis []chain.Account) (*Ledger, error
 		return nil, fmt.Errorf("chain/local: open %s: %w", network, err)
 	}
 
-	st := &state{accounts: map[peer.ID]chain.Account{}, batches: map[uint64]chain.BatchRecord{}}
+	st := newState()
 	if err := wire.Unmarshal(raw, &st.meta, maxRecordSize); err != nil {
 		return nil, fmt.Errorf("chain/local: open %s: head: %w", network, err)
 	}
 	if st.Network != network {
 		return nil, fmt.Errorf("chain/local: open %s: %w: the store holds the ledger of network %q", network, chain.ErrConflict, st.Network)
+	}
+	if o.slashSet && st.SlashPPM != o.slashPPM {
+		return nil, fmt.Errorf("chain/local: open %s: %w: the store holds a ledger of another slash fraction", network, chain.ErrConflict)
 	}
 	if genesis != nil {
 		b0, err := l.block(0)
@@ -364,6 +486,13 @@ func Open(db *store.DB, network string, genesis []chain.Account) (*Ledger, error
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chain/local: open %s: batches: %w", network, err)
+	}
+	err = l.ns.Iterate(prefixDispute, func(k, _ []byte) error {
+		st.disputes[string(k[len(prefixDispute):])] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chain/local: open %s: disputes: %w", network, err)
 	}
 	l.st = st
 	return l, nil
@@ -420,6 +549,9 @@ func (l *Ledger) commit(tx Tx) (chain.BatchRecord, bool, error) {
 			return rec, false, fmt.Errorf("chain/local: encode batch record: %w", err)
 		}
 		wb.Set(heightKey(prefixBatch, ch.batch.Signed.Batch.Epoch), v)
+	}
+	if ch.dispute != "" {
+		wb.Set(append(slices.Clone(prefixDispute), ch.dispute...), []byte{1})
 	}
 	m, err := wire.Marshal(next.meta)
 	if err != nil {
@@ -518,6 +650,26 @@ func (l *Ledger) SetStake(ctx context.Context, keeper peer.ID, stake uint64) err
 	return nil
 }
 
+// SubmitDispute implements chain.Settlement. The slash is the ledger's
+// fraction of the keeper's stake at the time, rounded down. Inclusion of
+// the receipts in an applied batch and a dispute window are not checked.
+func (l *Ledger) SubmitDispute(ctx context.Context, d chain.Dispute) (chain.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return chain.Account{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, _, err := l.commit(Tx{Dispute: &d}); err != nil {
+		return chain.Account{}, fmt.Errorf("chain/local: submit dispute: %w", err)
+	}
+	// The committed dispute named the keeper; find it from the receipt.
+	r, _, err := proofs.OpenReceipt(d.A)
+	if err != nil {
+		return chain.Account{}, fmt.Errorf("chain/local: submit dispute: %w", err)
+	}
+	return l.st.accounts[r.Keeper], nil
+}
+
 // Head implements chain.Settlement.
 func (l *Ledger) Head(ctx context.Context) (chain.Head, error) {
 	if err := ctx.Err(); err != nil {
@@ -550,14 +702,14 @@ func (l *Ledger) Blocks() ([]Block, error) {
 
 // Replay recomputes the state of network from blocks, genesis first: it
 // checks each block's height, its link to the previous one and its hash,
-// and re-applies its transaction with the checks SubmitBatch and SetStake
-// make. It returns the accounts, sorted by ID, and the head; a block that
+// and re-applies its transaction with the checks SubmitBatch, SetStake
+// and SubmitDispute make. It returns the accounts, sorted by ID, and the head; a block that
 // fails any check (ErrBadChain, or the transaction's own error) stops it.
 func Replay(network string, blocks []Block) ([]chain.Account, chain.Head, error) {
 	if len(blocks) == 0 {
 		return nil, chain.Head{}, fmt.Errorf("%w: no blocks", ErrBadChain)
 	}
-	st := &state{accounts: map[peer.ID]chain.Account{}, batches: map[uint64]chain.BatchRecord{}}
+	st := newState()
 	var prev []byte
 	for i, b := range blocks {
 		if b.Height != uint64(i) {

@@ -42,6 +42,7 @@ func newMember(t *testing.T, seed byte) member {
 // fixture is a ledger of four keepers of equal stake and two edges.
 type fixture struct {
 	dir     string
+	opts    []Option
 	db      *store.DB
 	l       *Ledger
 	keepers []member
@@ -49,9 +50,9 @@ type fixture struct {
 	genesis []chain.Account
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir()}
+	f := &fixture{dir: t.TempDir(), opts: opts}
 	for i := range 4 {
 		f.keepers = append(f.keepers, newMember(t, byte(1+i)))
 		f.genesis = append(f.genesis, chain.Account{ID: f.keepers[i].id, Role: chain.RoleKeeper, Stake: 100})
@@ -69,7 +70,7 @@ func (f *fixture) open(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(db, network, f.genesis)
+	l, err := Open(db, network, f.genesis, f.opts...)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
