@@ -1,18 +1,11 @@
 package node
 
-import "time"
+import "github.com/aropeer/aropeer/beacon"
 
 // Clock is the node's source of time, injected so that a simulation can
-// run many nodes on virtual or accelerated time.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+// run many nodes on virtual or accelerated time. It is the beacon's clock,
+// which the node passes down to its services.
+type Clock = beacon.Clock
 
 // WithClock sets the node's clock; the default is the system clock.
 func WithClock(c Clock) Option {

@@ -154,7 +154,7 @@ func New(cfg config.Config, key crypto.PrivKey, opts ...Option) (*Node, error) {
 		log:     slog.Default(),
 		withAPI: true,
 		inspect: 5 * time.Second,
-		clock:   systemClock{},
+		clock:   beacon.SystemClock(),
 		trusted: loopbackNets(),
 		ready:   make(chan struct{}),
 	}
