@@ -14,8 +14,9 @@ import (
 	"github.com/aropeer/aropeer/proofs"
 )
 
-// Status is where a submitted batch stands. Only StatusApplied exists
-// until disputes are settled on chain.
+// Status is where a submitted batch stands. Only StatusApplied exists: a
+// dispute slashes a keeper but does not undo the batch its receipts are
+// in.
 type Status string
 
 // StatusApplied means the batch's rewards and penalties are in the
@@ -44,8 +45,9 @@ var (
 	// ErrInvalid means a malformed batch, account or stake change, or a
 	// batch of another network.
 	ErrInvalid = errors.New("chain: invalid transaction")
-	// ErrDisputeRefused means a dispute that proves no equivocation, or
-	// one already settled; it changes nothing.
+	// ErrDisputeRefused means a dispute that proves no offence, that
+	// comes before its receipts' epoch is settled or after its window
+	// closed, or that repeats a settled one; it changes nothing.
 	ErrDisputeRefused = errors.New("chain: dispute refused")
 )
 
@@ -78,13 +80,31 @@ type BatchRecord struct {
 	Height uint64             `cbor:"height"` // of the block that applied it
 }
 
-// Dispute is evidence of equivocation: two sealed receipt envelopes
-// (proofs.SealReceipt) by one keeper for the same attempt of the same
-// challenge with different content. Which of the two is A does not
-// matter.
+// Kinds of dispute.
+const (
+	// DisputeEquivocation: A and B are two receipts one keeper signed for
+	// the same attempt of the same challenge with different content.
+	// Which of the two is A does not matter.
+	DisputeEquivocation = "equivocation"
+	// DisputeEvidence: A is a pass receipt whose evidence does not show
+	// that the edge answered Challenge.
+	DisputeEvidence = "evidence"
+)
+
+// Dispute is proof that a keeper misbehaved, over receipts of applied
+// batches: each receipt comes with its inclusion proof in the batch of
+// its own epoch, as a contract holds only the batches' roots.
 type Dispute struct {
-	A []byte `cbor:"a"`
-	B []byte `cbor:"b"`
+	Kind string `cbor:"kind"` // DisputeEquivocation or DisputeEvidence
+	// A and B are sealed receipt envelopes (proofs.SealReceipt); B only
+	// for an equivocation.
+	A      []byte                 `cbor:"a"`
+	B      []byte                 `cbor:"b,omitempty"`
+	ProofA *proofs.InclusionProof `cbor:"pa,omitempty"`
+	ProofB *proofs.InclusionProof `cbor:"pb,omitempty"`
+	// Challenge is the sealed challenge (proofs.SealChallenge) that A
+	// answers, for an evidence dispute: the receipt names it only by ID.
+	Challenge []byte `cbor:"challenge,omitempty"`
 }
 
 // Settlement is a settlement backend.
@@ -105,13 +125,18 @@ type Settlement interface {
 	// SetStake registers keeper with stake (0 deregisters it from
 	// quorums). In a devnet the sequencer's operator calls it.
 	SetStake(ctx context.Context, keeper peer.ID, stake uint64) error
-	// SubmitDispute checks d: both envelopes open, are signed by the same
-	// keeper for the same challenge and attempt, and differ in content.
-	// Such an equivocation slashes a fraction of the keeper's stake into
-	// its Slashed, once per pair of receipts. It returns the keeper's
-	// account after the slash. A dispute that proves no equivocation, or
-	// repeats a settled one, is refused with ErrDisputeRefused and
-	// changes nothing.
+	// SubmitDispute checks d and slashes a fraction of the offending
+	// keeper's stake into its Slashed, once per attempt of a challenge
+	// whatever the offence. It returns the keeper's account after the
+	// slash. Every receipt of d must be in the applied batch of its epoch
+	// (its inclusion proof's leaf is the receipt's CID), within the
+	// backend's dispute window of epochs after it. An equivocation needs
+	// two receipts by one keeper for the same attempt of the same
+	// challenge that differ in content; an evidence dispute needs a pass
+	// receipt, the sealed challenge it answers, and evidence that the
+	// backend's checker for the receipt's kind rejects. Any other dispute,
+	// or one that repeats a settled one, is refused with
+	// ErrDisputeRefused and changes nothing.
 	SubmitDispute(ctx context.Context, d Dispute) (Account, error)
 	// Head returns the latest state.
 	Head(ctx context.Context) (Head, error)

@@ -2,7 +2,6 @@ package liveness
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +39,9 @@ func (v *Verifier) Protocol() protocol.ID { return Protocol }
 // stream) is a Timeout, which containment retries; a wrong answer is a
 // Fail naming what was wrong; a Pass measures "rtt_ms" and "rtt_us" from
 // the stream's opening (challenge sent) to the heartbeat's arrival. Evidence
-// is the SHA-256 of the heartbeat envelope whenever one arrived.
+// is the heartbeat envelope itself whenever one arrived (at most
+// MaxEvidenceSize bytes), so that EvidenceChecker can check a pass in a
+// dispute.
 //
 // Verify returns an error only when the keeper cannot run the challenge:
 // a malformed challenge, a context without deadline or cancelled for
@@ -148,9 +149,12 @@ func judgeReadError(err error, late bool, noAnswer proofs.Outcome) proofs.Outcom
 
 // judge checks a heartbeat envelope against c.
 func judge(c proofs.Challenge, env []byte, rtt time.Duration) proofs.Outcome {
-	digest := sha256.Sum256(env)
 	out := func(o proofs.Outcome) proofs.Outcome {
-		o.Evidence = digest[:]
+		// ReadFrame caps env already; the check keeps a receipt that
+		// carries it under its own cap should either cap change.
+		if len(env) <= MaxEvidenceSize {
+			o.Evidence = env
+		}
 		return o
 	}
 	hb, signer, err := openHeartbeat(env)

@@ -31,7 +31,9 @@ type Outcome struct {
 	// Measurements are small figures of the attempt, in integer units
 	// named by their keys ("rtt_ms", "mbit_s", "leaves").
 	Measurements map[string]int64
-	// Evidence digests what the edge answered, for disputes.
+	// Evidence is what the edge answered, or enough of it for the kind's
+	// EvidenceChecker to check the verdict in a dispute. It must leave
+	// the sealed receipt under MaxReceiptSize.
 	Evidence []byte
 	// Attestation is a TEE attestation or zk proof the edge gave, if any.
 	Attestation []byte

@@ -47,9 +47,13 @@ var (
 	prefixDispute = []byte("d/") // + the disputed attempt's key
 )
 
-// DefaultSlashPPM is the fraction of its stake, in parts per million, an
-// equivocating keeper loses when a genesis sets none: half.
+// DefaultSlashPPM is the fraction of its stake, in parts per million, a
+// disputed keeper loses when a genesis sets none: half.
 const DefaultSlashPPM = 500_000
+
+// DefaultDisputeEpochs is how many epochs after its own a receipt can be
+// disputed when a genesis sets no window.
+const DefaultDisputeEpochs = 4
 
 // maxPPM is one whole, in parts per million.
 const maxPPM = 1_000_000
@@ -66,9 +70,13 @@ type Tx struct {
 type Genesis struct {
 	Network  string          `cbor:"net"`
 	Accounts []chain.Account `cbor:"accounts"` // sorted by ID
-	// SlashPPM is the fraction of its stake, in parts per million, an
-	// equivocating keeper loses; 0 means DefaultSlashPPM.
+	// SlashPPM is the fraction of its stake, in parts per million, a
+	// disputed keeper loses; 0 means DefaultSlashPPM.
 	SlashPPM uint64 `cbor:"slash,omitempty"`
+	// DisputeEpochs is the dispute window: a receipt of epoch e can be
+	// disputed until a batch of an epoch after e+DisputeEpochs is
+	// applied. 0 means DefaultDisputeEpochs.
+	DisputeEpochs uint64 `cbor:"window,omitempty"`
 }
 
 // StakeChange sets a keeper's stake.
@@ -107,6 +115,8 @@ type meta struct {
 	LastEpoch uint64 `cbor:"last"`
 	HasEpoch  bool   `cbor:"has"`             // whether any batch was applied
 	SlashPPM  uint64 `cbor:"slash,omitempty"` // of the genesis; 0 for the default
+	// DisputeEpochs is the genesis's; 0 for the default.
+	DisputeEpochs uint64 `cbor:"window,omitempty"`
 }
 
 // state is what the blocks add up to. apply moves it by one transaction;
@@ -115,18 +125,21 @@ type state struct {
 	meta
 	accounts map[peer.ID]chain.Account
 	batches  map[uint64]chain.BatchRecord
-	disputes map[string]bool // keys of the pairs of receipts slashed for
+	disputes map[string]bool // keys of the attempts slashed for
+	// checkers check the evidence of pass receipts by kind. They are code,
+	// not state: every node must run the same ones to agree on disputes.
+	checkers map[proofs.Kind]proofs.EvidenceChecker
 }
 
-func newState() *state {
-	return &state{accounts: map[peer.ID]chain.Account{}, batches: map[uint64]chain.BatchRecord{}, disputes: map[string]bool{}}
+func newState(checkers map[proofs.Kind]proofs.EvidenceChecker) *state {
+	return &state{accounts: map[peer.ID]chain.Account{}, batches: map[uint64]chain.BatchRecord{}, disputes: map[string]bool{}, checkers: checkers}
 }
 
 // change is what one transaction wrote, to persist.
 type change struct {
 	accounts []peer.ID
 	batch    *chain.BatchRecord
-	dispute  string // key of the pair of receipts slashed for, if any
+	dispute  string // key of the attempt slashed for, if any
 }
 
 // apply applies tx as block number height onto st. It returns the record
@@ -166,7 +179,7 @@ func (st *state) applyGenesis(g Genesis) (change, chain.BatchRecord, bool, error
 	if g.SlashPPM > maxPPM {
 		return change{}, chain.BatchRecord{}, false, fmt.Errorf("%w: genesis slash of %d ppm, over %d", chain.ErrInvalid, g.SlashPPM, maxPPM)
 	}
-	st.Network, st.SlashPPM = g.Network, g.SlashPPM
+	st.Network, st.SlashPPM, st.DisputeEpochs = g.Network, g.SlashPPM, g.DisputeEpochs
 	var ch change
 	for i, a := range g.Accounts {
 		if err := checkAccount(a); err != nil {
@@ -278,41 +291,67 @@ func (st *state) applyBatch(height uint64, sb proofs.SignedBatch) (change, chain
 	return ch, rec, false, nil
 }
 
-// applyDispute slashes the keeper that signed both receipts of d for the
-// same attempt of the same challenge with different content. It checks
-// only the receipts: whether they are in an applied batch, and how long
-// after their epoch a dispute may come, are not checked yet.
+// applyDispute slashes the keeper d proves misbehaved: see
+// chain.Settlement.SubmitDispute. The checks run cheapest first, the
+// evidence checker last.
 func (st *state) applyDispute(d chain.Dispute) (change, error) {
+	if d.Kind != chain.DisputeEquivocation && d.Kind != chain.DisputeEvidence {
+		return change{}, refused("dispute of kind %q, want %q or %q", d.Kind, chain.DisputeEquivocation, chain.DisputeEvidence)
+	}
 	ra, ca, err := proofs.OpenReceipt(d.A)
 	if err != nil {
-		return change{}, fmt.Errorf("%w: receipt A: %w", chain.ErrDisputeRefused, err)
+		return change{}, refused("receipt A: %w", err)
 	}
-	rb, cb, err := proofs.OpenReceipt(d.B)
-	if err != nil {
-		return change{}, fmt.Errorf("%w: receipt B: %w", chain.ErrDisputeRefused, err)
+	if ra.Network != st.Network {
+		return change{}, refused("receipt A of network %q on the ledger of %q", ra.Network, st.Network)
 	}
-	switch {
-	case ca == cb:
-		return change{}, fmt.Errorf("%w: receipts A and B are the same receipt %s: no equivocation", chain.ErrDisputeRefused, ca)
-	case ra.Keeper != rb.Keeper:
-		return change{}, fmt.Errorf("%w: receipt A by keeper %s, B by %s: not one keeper's equivocation", chain.ErrDisputeRefused, ra.Keeper, rb.Keeper)
-	case ra.Challenge != rb.Challenge:
-		return change{}, fmt.Errorf("%w: receipt A for challenge %s, B for %s: not one challenge", chain.ErrDisputeRefused, ra.Challenge, rb.Challenge)
-	case ra.Attempt != rb.Attempt:
-		return change{}, fmt.Errorf("%w: receipt A for attempt %d, B for %d: not one attempt", chain.ErrDisputeRefused, ra.Attempt, rb.Attempt)
-	case ra.Network != st.Network:
-		return change{}, fmt.Errorf("%w: receipts of network %q on the ledger of %q", chain.ErrDisputeRefused, ra.Network, st.Network)
+	var check func() error // the evidence check, if any
+	if d.Kind == chain.DisputeEquivocation {
+		if d.Challenge != nil {
+			return change{}, refused("an equivocation dispute carries no challenge")
+		}
+		rb, cb, err := proofs.OpenReceipt(d.B)
+		if err != nil {
+			return change{}, refused("receipt B: %w", err)
+		}
+		if err := equivocation(ra, ca, rb, cb); err != nil {
+			return change{}, err
+		}
+		if err := st.included("A", ra, ca, d.ProofA); err != nil {
+			return change{}, err
+		}
+		if err := st.included("B", rb, cb, d.ProofB); err != nil {
+			return change{}, err
+		}
+	} else {
+		if d.B != nil || d.ProofB != nil {
+			return change{}, refused("an evidence dispute carries one receipt, A")
+		}
+		if check, err = st.evidence(d.Challenge, ra); err != nil {
+			return change{}, err
+		}
+		if err := st.included("A", ra, ca, d.ProofA); err != nil {
+			return change{}, err
+		}
 	}
+
+	// One slash per attempt, whatever the offence and however many
+	// receipts the keeper signed for it.
 	key := disputeKey(ra.Keeper, ra.Challenge, ra.Attempt)
 	if st.disputes[key] {
-		return change{}, fmt.Errorf("%w: keeper %s already slashed for equivocating on attempt %d of challenge %s", chain.ErrDisputeRefused, ra.Keeper, ra.Attempt, ra.Challenge)
+		return change{}, refused("keeper %s already slashed for attempt %d of challenge %s", ra.Keeper, ra.Attempt, ra.Challenge)
 	}
 	a, ok := st.accounts[ra.Keeper]
 	if !ok || a.Role != chain.RoleKeeper {
-		return change{}, fmt.Errorf("%w: %s is not a keeper of this ledger", chain.ErrDisputeRefused, ra.Keeper)
+		return change{}, refused("%s is not a keeper of this ledger", ra.Keeper)
 	}
 	if a.Stake == 0 {
-		return change{}, fmt.Errorf("%w: keeper %s holds no stake to slash", chain.ErrDisputeRefused, ra.Keeper)
+		return change{}, refused("keeper %s holds no stake to slash", ra.Keeper)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return change{}, err
+		}
 	}
 	ppm := st.SlashPPM
 	if ppm == 0 {
@@ -325,6 +364,111 @@ func (st *state) applyDispute(d chain.Dispute) (change, error) {
 	st.accounts[a.ID] = a
 	st.disputes[key] = true
 	return change{accounts: []peer.ID{a.ID}, dispute: key}, nil
+}
+
+// refused is a dispute refusal saying why.
+func refused(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{chain.ErrDisputeRefused}, args...)...)
+}
+
+// equivocation checks that receipts a and b, named ca and cb, are one
+// keeper's different verdicts on one attempt of one challenge.
+func equivocation(ra proofs.Receipt, ca cid.Cid, rb proofs.Receipt, cb cid.Cid) error {
+	switch {
+	case ca == cb:
+		return refused("receipts A and B are the same receipt %s: no equivocation", ca)
+	case ra.Keeper != rb.Keeper:
+		return refused("receipt A by keeper %s, B by %s: not one keeper's equivocation", ra.Keeper, rb.Keeper)
+	case ra.Challenge != rb.Challenge:
+		return refused("receipt A for challenge %s, B for %s: not one challenge", ra.Challenge, rb.Challenge)
+	case ra.Attempt != rb.Attempt:
+		return refused("receipt A for attempt %d, B for %d: not one attempt", ra.Attempt, rb.Attempt)
+	}
+	return nil
+}
+
+// evidence checks that r is a pass receipt of the sealed challenge env of
+// a kind this ledger can check, and returns the check of its evidence:
+// it must fail for the dispute to stand.
+func (st *state) evidence(env []byte, r proofs.Receipt) (func() error, error) {
+	if r.Result != proofs.Pass {
+		return nil, refused("receipt A is a %s: only a pass claims evidence of an answer", r.Result)
+	}
+	c, _, err := proofs.OpenChallenge(env)
+	if err != nil {
+		return nil, refused("challenge: %w", err)
+	}
+	id, err := c.ID()
+	if err != nil {
+		return nil, refused("challenge: %w", err)
+	}
+	if id != r.Challenge {
+		return nil, refused("challenge %s is not receipt A's challenge %s", id, r.Challenge)
+	}
+	// The ID covers these, but the receipt may still misstate them.
+	if field := differs(c, r); field != "" {
+		return nil, refused("challenge %s and receipt A name another %s", id, field)
+	}
+	checker, ok := st.checkers[r.Kind]
+	if !ok {
+		return nil, refused("evidence of kind %s cannot be checked by this ledger", r.Kind)
+	}
+	// The ID names every attempt of the challenge; the receipt says which
+	// one it judged.
+	c.Attempt = r.Attempt
+	return func() error {
+		if err := checker.CheckEvidence(c, r); err == nil {
+			return refused("evidence of receipt A for attempt %d of challenge %s verifies: its pass stands", r.Attempt, id)
+		}
+		return nil
+	}, nil
+}
+
+// differs names the first field a receipt shares with its challenge in
+// which r and c differ, or "".
+func differs(c proofs.Challenge, r proofs.Receipt) string {
+	switch {
+	case c.Network != r.Network:
+		return "network"
+	case c.Epoch != r.Epoch:
+		return "epoch"
+	case c.Round != r.Round:
+		return "round"
+	case c.Keeper != r.Keeper:
+		return "keeper"
+	case c.Edge != r.Edge:
+		return "edge"
+	case c.Kind != r.Kind:
+		return "kind"
+	}
+	return ""
+}
+
+// included checks that receipt name (r, of CID id) is a leaf of the batch
+// applied for its epoch by proof p, and that the epoch's dispute window
+// is open.
+func (st *state) included(name string, r proofs.Receipt, id cid.Cid, p *proofs.InclusionProof) error {
+	rec, ok := st.batches[r.Epoch]
+	if !ok {
+		return refused("receipt %s of epoch %d: no batch applied for the epoch, which is not settled yet", name, r.Epoch)
+	}
+	window := st.DisputeEpochs
+	if window == 0 {
+		window = DefaultDisputeEpochs
+	}
+	if st.LastEpoch > satAddU(r.Epoch, window) {
+		return refused("receipt %s: dispute window of %d epochs for epoch %d closed at epoch %d", name, window, r.Epoch, st.LastEpoch)
+	}
+	switch {
+	case p == nil:
+		return refused("receipt %s without an inclusion proof in the batch of epoch %d", name, r.Epoch)
+	case !p.Leaf.Equals(id):
+		return refused("inclusion proof of receipt %s is of leaf %s, not of the receipt %s", name, p.Leaf, id)
+	}
+	if err := proofs.VerifyInBatch(rec.Signed.Batch, *p); err != nil {
+		return refused("receipt %s not in the batch of epoch %d: %w", name, r.Epoch, err)
+	}
+	return nil
 }
 
 // disputeKey names one attempt of one challenge by one keeper: however
@@ -371,7 +515,7 @@ func subSat(b int64, u uint64) int64 {
 }
 
 func (st *state) clone() *state {
-	c := &state{meta: st.meta, accounts: maps.Clone(st.accounts), batches: maps.Clone(st.batches), disputes: maps.Clone(st.disputes)}
+	c := &state{meta: st.meta, accounts: maps.Clone(st.accounts), batches: maps.Clone(st.batches), disputes: maps.Clone(st.disputes), checkers: st.checkers}
 	c.Hash = slices.Clone(st.Hash)
 	return c
 }
@@ -398,46 +542,105 @@ type Ledger struct {
 
 var _ chain.Settlement = (*Ledger)(nil)
 
-// Option configures the genesis Open writes.
+// Option configures Open and Replay: the genesis they expect or write,
+// and the ledger's evidence checkers.
 type Option func(*options)
 
 type options struct {
-	slashPPM uint64
-	slashSet bool
+	slashPPM  uint64
+	slashSet  bool
+	window    uint64
+	windowSet bool
+	checkers  []proofs.EvidenceChecker
 }
 
 // WithSlashPPM sets the fraction of its stake, in parts per million (1 to
-// 1000000), an equivocating keeper loses; DefaultSlashPPM without it. It
-// is part of the genesis: a db holding a ledger of another fraction is
+// 1000000), a disputed keeper loses; DefaultSlashPPM without it. It is
+// part of the genesis: a db holding a ledger of another fraction is
 // refused with chain.ErrConflict.
 func WithSlashPPM(ppm uint64) Option {
 	return func(o *options) { o.slashPPM, o.slashSet = ppm, true }
 }
 
-// Open opens the ledger of network in db, writing its genesis block with
-// genesis's accounts and opts if db holds none. A db that holds a ledger
-// must hold that of network, of the slash fraction if WithSlashPPM is
-// given and, if genesis is not nil, of the same genesis (chain.ErrConflict
-// otherwise).
-func Open(db *store.DB, network string, genesis []chain.Account, opts ...Option) (*Ledger, error) {
+// WithDisputeEpochs sets the dispute window: how many epochs (at least 1)
+// after its own a receipt can be disputed; DefaultDisputeEpochs without
+// it. It is part of the genesis: a db holding a ledger of another window
+// is refused with chain.ErrConflict.
+func WithDisputeEpochs(n uint64) Option {
+	return func(o *options) { o.window, o.windowSet = n, true }
+}
+
+// WithEvidence gives the ledger the checkers of the evidence of pass
+// receipts, one per kind; without a checker for its kind, a receipt's
+// evidence cannot be disputed. Checkers are code, not part of the
+// genesis: every node must run the same ones, or their ledgers and
+// replays disagree on disputes.
+func WithEvidence(checkers ...proofs.EvidenceChecker) Option {
+	return func(o *options) { o.checkers = append(o.checkers, checkers...) }
+}
+
+// newOptions applies opts, checks them and returns them with the
+// checkers by kind. The defaults are written as zeros in a genesis.
+func newOptions(opts []Option) (options, map[proofs.Kind]proofs.EvidenceChecker, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.slashSet && (o.slashPPM == 0 || o.slashPPM > maxPPM) {
-		return nil, fmt.Errorf("chain/local: open %s: %w: slash of %d ppm, want 1 to %d", network, chain.ErrInvalid, o.slashPPM, maxPPM)
+		return o, nil, fmt.Errorf("%w: slash of %d ppm, want 1 to %d", chain.ErrInvalid, o.slashPPM, maxPPM)
 	}
 	if o.slashPPM == DefaultSlashPPM {
 		o.slashPPM = 0 // the default is written as none, as before slashing existed
 	}
+	if o.windowSet && o.window == 0 {
+		return o, nil, fmt.Errorf("%w: dispute window of 0 epochs, want at least 1", chain.ErrInvalid)
+	}
+	if o.window == DefaultDisputeEpochs {
+		o.window = 0
+	}
+	checkers := make(map[proofs.Kind]proofs.EvidenceChecker, len(o.checkers))
+	for _, c := range o.checkers {
+		if c == nil {
+			return o, nil, fmt.Errorf("%w: nil evidence checker", chain.ErrInvalid)
+		}
+		if _, dup := checkers[c.Kind()]; dup {
+			return o, nil, fmt.Errorf("%w: two evidence checkers of kind %s", chain.ErrInvalid, c.Kind())
+		}
+		checkers[c.Kind()] = c
+	}
+	return o, checkers, nil
+}
+
+// conflict reports how a ledger of head m differs from the genesis
+// options o ask for, or "".
+func (o options) conflict(m meta) string {
+	switch {
+	case o.slashSet && m.SlashPPM != o.slashPPM:
+		return "another slash fraction"
+	case o.windowSet && m.DisputeEpochs != o.window:
+		return "another dispute window"
+	}
+	return ""
+}
+
+// Open opens the ledger of network in db, writing its genesis block with
+// genesis's accounts and opts if db holds none. A db that holds a ledger
+// must hold that of network, of the slash fraction and dispute window if
+// WithSlashPPM and WithDisputeEpochs are given and, if genesis is not
+// nil, of the same genesis (chain.ErrConflict otherwise).
+func Open(db *store.DB, network string, genesis []chain.Account, opts ...Option) (*Ledger, error) {
+	o, checkers, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("chain/local: open %s: %w", network, err)
+	}
 	l := &Ledger{ns: db.Namespace(Namespace)}
-	g := Genesis{Network: network, Accounts: slices.Clone(genesis), SlashPPM: o.slashPPM}
+	g := Genesis{Network: network, Accounts: slices.Clone(genesis), SlashPPM: o.slashPPM, DisputeEpochs: o.window}
 	slices.SortFunc(g.Accounts, func(a, b chain.Account) int { return cmp.Compare(a.ID, b.ID) })
 
 	raw, err := l.ns.Get(keyMeta)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		l.st = newState()
+		l.st = newState(checkers)
 		if _, _, err := l.commit(Tx{Genesis: &g}); err != nil {
 			return nil, fmt.Errorf("chain/local: open %s: %w", network, err)
 		}
@@ -446,15 +649,15 @@ func Open(db *store.DB, network string, genesis []chain.Account, opts ...Option)
 		return nil, fmt.Errorf("chain/local: open %s: %w", network, err)
 	}
 
-	st := newState()
+	st := newState(checkers)
 	if err := wire.Unmarshal(raw, &st.meta, maxRecordSize); err != nil {
 		return nil, fmt.Errorf("chain/local: open %s: head: %w", network, err)
 	}
 	if st.Network != network {
 		return nil, fmt.Errorf("chain/local: open %s: %w: the store holds the ledger of network %q", network, chain.ErrConflict, st.Network)
 	}
-	if o.slashSet && st.SlashPPM != o.slashPPM {
-		return nil, fmt.Errorf("chain/local: open %s: %w: the store holds a ledger of another slash fraction", network, chain.ErrConflict)
+	if c := o.conflict(st.meta); c != "" {
+		return nil, fmt.Errorf("chain/local: open %s: %w: the store holds a ledger of %s", network, chain.ErrConflict, c)
 	}
 	if genesis != nil {
 		b0, err := l.block(0)
@@ -651,8 +854,9 @@ func (l *Ledger) SetStake(ctx context.Context, keeper peer.ID, stake uint64) err
 }
 
 // SubmitDispute implements chain.Settlement. The slash is the ledger's
-// fraction of the keeper's stake at the time, rounded down. Inclusion of
-// the receipts in an applied batch and a dispute window are not checked.
+// fraction of the keeper's stake at the time, rounded down; the window is
+// the genesis's (WithDisputeEpochs), counted from each receipt's epoch to
+// the last applied one; the evidence checkers are WithEvidence's.
 func (l *Ledger) SubmitDispute(ctx context.Context, d chain.Dispute) (chain.Account, error) {
 	if err := ctx.Err(); err != nil {
 		return chain.Account{}, err
@@ -703,13 +907,20 @@ func (l *Ledger) Blocks() ([]Block, error) {
 // Replay recomputes the state of network from blocks, genesis first: it
 // checks each block's height, its link to the previous one and its hash,
 // and re-applies its transaction with the checks SubmitBatch, SetStake
-// and SubmitDispute make. It returns the accounts, sorted by ID, and the head; a block that
-// fails any check (ErrBadChain, or the transaction's own error) stops it.
-func Replay(network string, blocks []Block) ([]chain.Account, chain.Head, error) {
+// and SubmitDispute make. It takes Open's options: the evidence checkers
+// to re-check disputes with, and the genesis settings to expect
+// (chain.ErrConflict otherwise). It returns the accounts, sorted by ID,
+// and the head; a block that fails any check (ErrBadChain, or the
+// transaction's own error) stops it.
+func Replay(network string, blocks []Block, opts ...Option) ([]chain.Account, chain.Head, error) {
+	o, checkers, err := newOptions(opts)
+	if err != nil {
+		return nil, chain.Head{}, fmt.Errorf("chain/local: replay: %w", err)
+	}
 	if len(blocks) == 0 {
 		return nil, chain.Head{}, fmt.Errorf("%w: no blocks", ErrBadChain)
 	}
-	st := newState()
+	st := newState(checkers)
 	var prev []byte
 	for i, b := range blocks {
 		if b.Height != uint64(i) {
@@ -734,6 +945,9 @@ func Replay(network string, blocks []Block) ([]chain.Account, chain.Head, error)
 		}
 		if i == 0 && st.Network != network {
 			return nil, chain.Head{}, fmt.Errorf("%w: genesis of network %q, want %q", ErrBadChain, st.Network, network)
+		}
+		if c := o.conflict(st.meta); i == 0 && c != "" {
+			return nil, chain.Head{}, fmt.Errorf("chain/local: replay: %w: genesis of %s", chain.ErrConflict, c)
 		}
 		st.Height, st.Hash = b.Height, hash
 		prev = hash

@@ -48,6 +48,7 @@ type fixture struct {
 	keepers []member
 	edges   []member
 	genesis []chain.Account
+	proved  map[cid.Cid]*proofs.InclusionProof // by receiptBatch, by receipt
 }
 
 func newFixture(t *testing.T, opts ...Option) *fixture {
