@@ -41,6 +41,7 @@ func (e *Engine) serve(ctx context.Context, kind proofs.Kind) network.StreamHand
 		}
 		id, _ := c.ID()
 		e.count(func(st *Stats) { st.Answered++ })
+		e.countAnswered(e.cfg.Params.EpochOf(c.Round), c.Kind)
 		e.activity.add(Activity{
 			Time: e.cfg.Clock.Now(), Role: "edge", Challenge: id.String(),
 			Keeper: c.Keeper.String(), Edge: c.Edge.String(), Kind: string(c.Kind),
@@ -85,4 +86,22 @@ func (e *Engine) check(ctx context.Context, c proofs.Challenge) error {
 		return err
 	}
 	return CheckChallenge(c, b, cs.forEdge(c.Edge), m, e.cfg.Params, now)
+}
+
+// countAnswered counts an answered challenge in its epoch, forgetting
+// epochs too old to be reported.
+func (e *Engine) countAnswered(epoch uint64, k proofs.Kind) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := e.answered[epoch]
+	if m == nil {
+		m = make(map[proofs.Kind]uint64)
+		e.answered[epoch] = m
+	}
+	m[k]++
+	for old := range e.answered {
+		if old+4 < epoch {
+			delete(e.answered, old)
+		}
+	}
 }

@@ -64,6 +64,10 @@ type Config struct {
 	Clock beacon.Clock
 	// Concurrency bounds a keeper's challenges in flight.
 	Concurrency int
+	// Registry, if set, gives the keepers and stakes of an epoch (the
+	// settlement's registry); Params.Keepers stand in when it is not set
+	// or fails.
+	Registry func(ctx context.Context, epoch uint64) ([]Keeper, error)
 }
 
 // Engine runs a node's part of the challenge protocol. As a keeper it
@@ -91,6 +95,7 @@ type Engine struct {
 	seen             map[string]uint64 // challenge ID/attempt → its round
 	retries          map[uint64][]proofs.Challenge
 	stats            Stats
+	answered         map[uint64]map[proofs.Kind]uint64 // by epoch: what the edge answered
 	activity         *activityLog
 }
 
@@ -131,6 +136,7 @@ func New(cfg Config) (*Engine, error) {
 		committees:  make(map[uint64]*epochCommittees),
 		seen:        make(map[string]uint64),
 		retries:     make(map[uint64][]proofs.Challenge),
+		answered:    make(map[uint64]map[proofs.Kind]uint64),
 		activity:    newActivityLog(256),
 	}
 	for _, v := range cfg.Verifiers {

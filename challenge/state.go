@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -46,7 +47,19 @@ func (e *Engine) committeesFor(ctx context.Context, epoch uint64) (*epochCommitt
 	if err != nil {
 		return nil, fmt.Errorf("%w %d: %w", errNoEpochBeacon, first, err)
 	}
-	ec = &epochCommittees{b: b, epoch: epoch, p: e.cfg.Params}
+	p := e.cfg.Params
+	if e.cfg.Registry != nil {
+		ks, err := e.cfg.Registry(ctx, epoch)
+		if err == nil {
+			err = checkKeepers(ks)
+		}
+		if err != nil {
+			e.log.Warn("keeper registry unusable: the genesis keepers stand in", "epoch", epoch, "err", err)
+		} else {
+			p.Keepers = ks
+		}
+	}
+	ec = &epochCommittees{b: b, epoch: epoch, p: p}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if old, ok := e.committees[epoch]; ok {
@@ -91,6 +104,15 @@ type Stats struct {
 	Answered           uint64 // challenges an edge accepted and answered
 	Refused            uint64 // streams an edge refused
 	Receipts           map[proofs.Result]uint64
+}
+
+// Answered returns how many challenges of each kind the edge accepted and
+// answered in epoch, for its Work Report. The counts live in memory for
+// the last few epochs: a restarted edge reports what it answered since.
+func (e *Engine) Answered(epoch uint64) map[proofs.Kind]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.answered[epoch])
 }
 
 // Stats returns a copy of the engine's counters.

@@ -107,6 +107,13 @@ func verdict(err error) pubsub.ValidationResult {
 
 // checkReceipt recomputes the challenge a receipt names and checks that
 // the schedule called for it.
+// CheckReceipt checks a receipt obtained outside gossip, such as in a
+// catch-up, as a gossiped one is checked: for a challenge the schedule
+// called for.
+func (e *Engine) CheckReceipt(ctx context.Context, r proofs.Receipt) error {
+	return e.checkReceipt(ctx, r)
+}
+
 func (e *Engine) checkReceipt(ctx context.Context, r proofs.Receipt) error {
 	c := proofs.Challenge{
 		Network: r.Network, Epoch: r.Epoch, Round: r.Round,

@@ -93,6 +93,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		Responders: []proofs.Responder{liveness.NewResponder(n.key)},
 		Log:        n.baseLog,
 		Clock:      n.clock,
+		Registry:   registryFunc(n.keepers),
 	})
 	if err != nil {
 		return err
@@ -161,4 +162,13 @@ func (t *engineTopic) Next(ctx context.Context) (challenge.Message, error) {
 		return challenge.Message{}, err
 	}
 	return challenge.Message{Payload: m.Payload, Signer: m.Signer, Envelope: m.Envelope}, nil
+}
+
+// registryFunc gives the engine the ledger's keepers, or none without a
+// ledger (the genesis list then stands).
+func registryFunc(r *registry) func(context.Context, uint64) ([]challenge.Keeper, error) {
+	if r == nil {
+		return nil
+	}
+	return r.keepers
 }

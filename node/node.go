@@ -22,10 +22,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/chain"
+	"github.com/aropeer/aropeer/chain/local"
 	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/node/api"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/settle"
 	"github.com/aropeer/aropeer/store"
 )
 
@@ -55,7 +58,12 @@ type Node struct {
 	feed   *beaconFeed   // the one Watch of beacon, shared
 
 	receipts *proofs.ReceiptStore
+	reports  *proofs.ReportStore
 	engine   *challenge.Engine // on keepers and edges
+	ledger   chain.Settlement  // the embedded ledger or a client of it; nil without one
+	local    *local.Ledger     // on the sequencer
+	keepers  *registry         // the ledger's keepers, if there is a ledger
+	settler  *settle.Settler   // on keepers and edges
 
 	ready   chan struct{}
 	started time.Time
@@ -289,7 +297,17 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); n.feed.run(svcCtx) }()
 
 	n.receipts = proofs.NewReceiptStore(n.db)
+	n.reports = proofs.NewReportStore(n.db)
+	if err := n.openLedger(); err != nil {
+		return err
+	}
+	if n.ledger != nil {
+		n.keepers = &registry{ledger: n.ledger, epoch: make(map[uint64][]challenge.Keeper)}
+	}
 	if err := n.startChallenges(svcCtx, &wg); err != nil {
+		return err
+	}
+	if err := n.startSettlement(svcCtx, &wg); err != nil {
 		return err
 	}
 
@@ -342,6 +360,12 @@ func (n *Node) startAPI(ctx context.Context, wg *sync.WaitGroup, failed chan<- e
 	srv.Handle("GET "+ChallengesPath, n.challengesHandler())
 	srv.Handle("GET "+ReceiptsPath, n.receiptsHandler())
 	srv.Handle("GET "+ReceiptsPath+"/{cid}", n.receiptHandler())
+	srv.Handle("GET "+LedgerPath, n.ledgerHandler())
+	srv.Handle("GET "+LedgerAccountsPath, n.ledgerAccountsHandler())
+	srv.Handle("GET "+LedgerBatchPath+"{epoch}", n.ledgerBatchHandler())
+	srv.Handle("GET "+LedgerVerifyPath, n.ledgerVerifyHandler())
+	srv.Handle("GET "+ReportPath, n.reportHandler())
+	srv.Handle("GET "+ProofPath+"{cid}", n.proofHandler())
 	n.api = srv
 	wg.Add(1)
 	go func() {

@@ -70,7 +70,7 @@ type KeeperReward struct {
 // caller's inputs come from its own store and Aggregate, and SignBatch
 // validates before signing.
 func BuildBatch(network string, epoch uint64, receiptIDs []cid.Cid, results []EdgeResult, receiptsByKeeper map[peer.ID]uint64, rewardPerReceipt uint64) Batch {
-	leaves := sortedLeaves(receiptIDs)
+	leaves := SortedLeaves(receiptIDs)
 	root := NewTree(leaves).Root()
 
 	rs := make([]EdgeResult, len(results))
@@ -108,9 +108,9 @@ func BuildBatch(network string, epoch uint64, receiptIDs []cid.Cid, results []Ed
 	}
 }
 
-// sortedLeaves returns a sorted copy of ids without duplicates: the
+// SortedLeaves returns a sorted copy of ids without duplicates: the
 // leaves of a batch's tree, in the order ReceiptStore.CIDs gives them.
-func sortedLeaves(ids []cid.Cid) []cid.Cid {
+func SortedLeaves(ids []cid.Cid) []cid.Cid {
 	leaves := slices.Clone(ids)
 	// KeyString is the CID's bytes without a copy.
 	slices.SortFunc(leaves, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
@@ -283,7 +283,7 @@ func Quorum(signers []peer.ID, stakes map[peer.ID]uint64) (signed, total uint64,
 // epoch's tree, so it costs about as much as BuildBatch's root; an error
 // wrapping ErrNotInBatch means id is not among receiptIDs.
 func ProveReceipt(receiptIDs []cid.Cid, id cid.Cid) (InclusionProof, error) {
-	leaves := sortedLeaves(receiptIDs)
+	leaves := SortedLeaves(receiptIDs)
 	i, found := slices.BinarySearchFunc(leaves, id, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
 	if !found {
 		return InclusionProof{}, fmt.Errorf("proofs: prove receipt %s among %d: %w", id, len(leaves), ErrNotInBatch)

@@ -204,7 +204,7 @@ func TestProveReceiptBatch10k(t *testing.T) {
 	// ProveReceipt builds the tree each call (O(n)), so every receipt is
 	// proved from the tree it builds, and ProveReceipt itself is checked
 	// to give those same proofs on a spread of receipts.
-	leaves := sortedLeaves(ids)
+	leaves := SortedLeaves(ids)
 	tr := NewTree(leaves)
 	if r := tr.Root(); !bytes.Equal(r[:], b.Root) {
 		t.Fatal("tree of the sorted leaves has another root than the batch")
@@ -272,7 +272,7 @@ func TestProveReceiptWrongSize(t *testing.T) {
 	const n = 10_000
 	ids := batchCIDs(n)
 	b := BuildBatch("devnet", 9, ids, nil, nil, 0)
-	tr := NewTree(sortedLeaves(ids))
+	tr := NewTree(SortedLeaves(ids))
 	root := [32]byte(b.Root)
 	found := 0
 	for _, i := range []int{0, 1, 4095, 8191} {
@@ -469,7 +469,7 @@ func BenchmarkVerifyInBatch(b *testing.B) {
 	const n = 100_000
 	ids, rs, byKeeper := testBatchInputs(b, n)
 	bt := BuildBatch("devnet", 9, ids, rs, byKeeper, 3)
-	tr := NewTree(sortedLeaves(ids))
+	tr := NewTree(SortedLeaves(ids))
 	ps := make([]InclusionProof, 1024)
 	for i := range ps {
 		p, err := tr.Proof(i * (n / len(ps)))

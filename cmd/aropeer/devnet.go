@@ -207,13 +207,18 @@ func prepareDevnet(dir string, roles []config.Role) ([]*devnetNode, error) {
 // devnetStake is each devnet keeper's stake: equal stakes, equal shares.
 const devnetStake = 100
 
-// writeGenesis gives every node the devnet's keepers: a devnet's keepers
-// are born with it, so its genesis list lives in the nodes' configs.
+// writeGenesis gives every node the devnet's keepers and its ledger: a
+// devnet's keepers are born with it, so its genesis list lives in the
+// nodes' configs, and its bootstrap node sequences the embedded ledger.
 func writeGenesis(nodes []*devnetNode) error {
 	var keepers []string
+	sequencer := ""
 	for _, n := range nodes {
 		if n.role == config.RoleKeeper {
 			keepers = append(keepers, fmt.Sprintf("%s=%d", n.peerID, devnetStake))
+		}
+		if n.role == config.RoleBootstrap && sequencer == "" {
+			sequencer = n.peerID
 		}
 	}
 	for _, n := range nodes {
@@ -222,10 +227,14 @@ func writeGenesis(nodes []*devnetNode) error {
 		if err != nil {
 			return err
 		}
-		if slices.Equal(cfg.Keepers, keepers) {
+		ledger := config.Ledger{Sequencer: sequencer}
+		if n.peerID == sequencer {
+			ledger = config.Ledger{Serve: true}
+		}
+		if slices.Equal(cfg.Keepers, keepers) && cfg.Ledger == ledger {
 			continue
 		}
-		cfg.Keepers = keepers
+		cfg.Keepers, cfg.Ledger = keepers, ledger
 		if err := config.Write(path, cfg); err != nil {
 			return err
 		}

@@ -77,7 +77,7 @@ func newReceiptsCmd() *cobra.Command {
 		Use:   "receipts",
 		Short: "List and show the signed receipts in this node's store",
 	}
-	cmd.AddCommand(newReceiptsListCmd(), newReceiptsShowCmd())
+	cmd.AddCommand(newReceiptsListCmd(), newReceiptsShowCmd(), newReceiptsProveCmd(), newReceiptsVerifyProofCmd())
 	return cmd
 }
 

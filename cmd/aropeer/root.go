@@ -77,6 +77,8 @@ func newRootCmd() *cobra.Command {
 		newBeaconCmd(),
 		newChallengesCmd(),
 		newReceiptsCmd(),
+		newLedgerCmd(),
+		newReportCmd(),
 	)
 	return root
 }

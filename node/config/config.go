@@ -43,6 +43,7 @@ type Config struct {
 	Offers    []string `toml:"offers" comment:"Resource kinds an edge offers besides liveness, which every edge proves: storage, bandwidth, compute. Other roles ignore it."`
 
 	Beacon  Beacon  `toml:"beacon" comment:"Where beacon rounds come from: gossip always, drand HTTP relays, and a devnet's local beacon."`
+	Ledger  Ledger  `toml:"ledger" comment:"Where epoch batches settle: the embedded ledger, served by one sequencer node."`
 	API     API     `toml:"api" comment:"Local HTTP API: status, metrics, control."`
 	Limits  Limits  `toml:"limits" comment:"Resource manager limits: what the node accepts at most."`
 	ConnMgr ConnMgr `toml:"connmgr" comment:"Connection manager: trims connections from high down to low, below limits.system_conns."`
@@ -57,6 +58,16 @@ type Beacon struct {
 	// Local runs the network's local beacon; only a devnet has one, and
 	// only one node of it should run it.
 	Local bool `toml:"local" comment:"Sign the network's rounds with its local beacon (devnet only, one node)."`
+}
+
+// Ledger says where the node settles. One node of a devnet (its
+// bootstrap) serves the embedded ledger from its store; the others reach
+// it over libp2p.
+type Ledger struct {
+	// Serve runs the embedded ledger in this node's store and serves it.
+	Serve bool `toml:"serve" comment:"Run the network's embedded ledger here and serve it (the sequencer; one node of a devnet)."`
+	// Sequencer is the peer ID of the node that serves it.
+	Sequencer string `toml:"sequencer" comment:"Peer ID of the sequencer serving the ledger; empty on the sequencer itself."`
 }
 
 // API configures the local HTTP API.

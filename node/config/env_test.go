@@ -14,7 +14,7 @@ import (
 func TestKeys(t *testing.T) {
 	want := []string{
 		"roles", "network", "listen", "announce", "bootstrap", "deny", "keepers", "offers",
-		"beacon.relays", "beacon.local",
+		"beacon.relays", "beacon.local", "ledger.serve", "ledger.sequencer",
 		"api.addr",
 		"limits.memory_mib", "limits.system_conns", "limits.system_streams",
 		"limits.peer_conns", "limits.peer_streams", "limits.protocol_streams",

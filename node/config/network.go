@@ -66,6 +66,22 @@ type Network struct {
 	EpochRounds uint64
 	// ChallengeDeadline bounds a challenge from issue to verified answer.
 	ChallengeDeadline time.Duration
+
+	// Rates price verified work for the epoch batches.
+	Rates proofs.Rates
+	// KeeperReward is a keeper's reward per receipt in a batch.
+	KeeperReward uint64
+	// BatchGrace is how many rounds after an epoch ends its batch is
+	// built: at least Window plus the round of a last retry, so that the
+	// epoch's last receipts are in.
+	BatchGrace uint64
+	// LeaderTimeout is how many rounds a batch leader has before the next
+	// keeper of the draw proposes instead.
+	LeaderTimeout uint64
+	// DisputeEpochs is how many epochs after its own a receipt may be
+	// disputed; SlashPPM the share of stake a proven fraud costs.
+	DisputeEpochs uint64
+	SlashPPM      uint64
 }
 
 // RoundPeriod is the time between the beacon's rounds.
@@ -97,6 +113,18 @@ func LookupNetwork(name string) (Network, error) {
 			Retries:           3,
 			Window:            8,
 			ChallengeDeadline: 2 * time.Second,
+			// A pass earns 10, a fail costs 30: an edge failing more than
+			// a quarter of its challenges loses money.
+			Rates: proofs.Rates{
+				RewardPerPass:  map[proofs.Kind]uint64{proofs.KindLiveness: 10, proofs.KindStorage: 20, proofs.KindBandwidth: 20, proofs.KindCompute: 40},
+				PenaltyPerFail: map[proofs.Kind]uint64{proofs.KindLiveness: 30, proofs.KindStorage: 60, proofs.KindBandwidth: 60, proofs.KindCompute: 120},
+				MinShare:       800_000,
+			},
+			KeeperReward:  1,
+			BatchGrace:    10,
+			LeaderTimeout: 5,
+			DisputeEpochs: 4,
+			SlashPPM:      500_000,
 		}, nil
 	}
 	return Network{}, &explained{ErrUnknownNetwork, fmt.Sprintf(

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -95,6 +96,13 @@ func (c Config) Validate() error {
 	for i, r := range c.Beacon.Relays {
 		if u, err := url.Parse(r); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			bad(fmt.Sprintf("beacon.relays[%d]", i), r, "a drand HTTP relay URL like https://api.drand.sh")
+		}
+	}
+	if c.Ledger.Sequencer != "" {
+		if _, err := peer.Decode(c.Ledger.Sequencer); err != nil {
+			bad("ledger.sequencer", c.Ledger.Sequencer, "a peer ID like 12D3KooW... (%v)", err)
+		} else if c.Ledger.Serve {
+			bad("ledger.sequencer", c.Ledger.Sequencer, "empty when ledger.serve is true: this node is the sequencer")
 		}
 	}
 	if c.Beacon.Local {

@@ -1,0 +1,281 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
+
+	"github.com/aropeer/aropeer/chain"
+	"github.com/aropeer/aropeer/chain/local"
+	"github.com/aropeer/aropeer/chain/remote"
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/exchange"
+	"github.com/aropeer/aropeer/liveness"
+	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/settle"
+)
+
+// catchUpTimeout bounds fetching one epoch's missing receipts and reports
+// from one peer.
+const catchUpTimeout = 30 * time.Second
+
+// openLedger opens the embedded ledger on the sequencer, or a client of
+// it elsewhere; without either, the node settles nothing.
+func (n *Node) openLedger() error {
+	switch {
+	case n.cfg.Ledger.Serve:
+		keepers, err := n.genesisKeepers()
+		if err != nil {
+			return err
+		}
+		genesis := make([]chain.Account, len(keepers))
+		for i, k := range keepers {
+			genesis[i] = chain.Account{ID: k.ID, Role: chain.RoleKeeper, Stake: k.Stake}
+		}
+		var opts []local.Option
+		if n.network.SlashPPM != 0 {
+			opts = append(opts, local.WithSlashPPM(n.network.SlashPPM))
+		}
+		if n.network.DisputeEpochs != 0 {
+			opts = append(opts, local.WithDisputeEpochs(n.network.DisputeEpochs))
+		}
+		opts = append(opts, local.WithEvidence(liveness.NewEvidenceChecker()))
+		l, err := local.Open(n.db, n.network.Name, genesis, opts...)
+		if err != nil {
+			return err
+		}
+		n.local, n.ledger = l, l
+	case n.cfg.Ledger.Sequencer != "":
+		id, err := peer.Decode(n.cfg.Ledger.Sequencer)
+		if err != nil {
+			return fmt.Errorf("node: ledger.sequencer: %w", err)
+		}
+		n.ledger = remote.NewClient(routedhost.Wrap(n.host, n.dht), id, n.network.Name)
+	}
+	return nil
+}
+
+// genesisKeepers are the network's keepers, or those of the node's config
+// for a network that lists none.
+func (n *Node) genesisKeepers() ([]challenge.Keeper, error) {
+	if len(n.network.Keepers) > 0 {
+		return n.network.Keepers, nil
+	}
+	return n.cfg.GenesisKeepers()
+}
+
+// registry is the keepers and stakes of the ledger, read once per epoch.
+type registry struct {
+	ledger chain.Settlement
+
+	mu    sync.Mutex
+	epoch map[uint64][]challenge.Keeper
+}
+
+func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keeper, error) {
+	r.mu.Lock()
+	ks, ok := r.epoch[epoch]
+	r.mu.Unlock()
+	if ok {
+		return ks, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	accounts, err := r.ledger.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: keeper registry: %w", err)
+	}
+	for _, a := range accounts {
+		if a.Role == chain.RoleKeeper && a.Stake > 0 {
+			ks = append(ks, challenge.Keeper{ID: a.ID, Stake: a.Stake})
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for old := range r.epoch {
+		if old+4 < epoch {
+			delete(r.epoch, old)
+		}
+	}
+	r.epoch[epoch] = ks
+	return ks, nil
+}
+
+// startSettlement serves the ledger on the sequencer, the receipts and
+// reports exchanges on keepers, and runs the settler on keepers and edges.
+func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
+	if n.local != nil {
+		stop := remote.Serve(n.host, n.local, n.baseLog.With("component", "ledger"))
+		context.AfterFunc(ctx, stop)
+	}
+	keeper, edge := n.cfg.HasRole(config.RoleKeeper), n.cfg.HasRole(config.RoleEdge)
+	if n.engine == nil || (!keeper && !edge) {
+		return nil
+	}
+	if n.ledger == nil {
+		if keeper {
+			n.log.Warn("no ledger: this keeper settles nothing; set ledger.sequencer in config.toml")
+		}
+		keeper = false
+	}
+	params, err := n.challengeParams()
+	if err != nil {
+		return err
+	}
+	var reg func(context.Context, uint64) ([]challenge.Keeper, error)
+	if n.ledger != nil {
+		reg = n.keepers.keepers
+	}
+	streams := n.routed()
+	cfg := settle.Config{
+		Key:           n.key,
+		Params:        params,
+		Rates:         n.network.Rates,
+		KeeperReward:  n.network.KeeperReward,
+		Grace:         n.network.BatchGrace,
+		LeaderTimeout: n.network.LeaderTimeout,
+		Beacon:        n.feed,
+		Clock:         n.clock,
+		DB:            n.db,
+		Receipts:      n.receipts,
+		Reports:       n.reports,
+		Ledger:        n.ledger,
+		Registry:      reg,
+		Keeper:        keeper,
+		Edge:          edge,
+		Offers:        n.manifest().Offers,
+		Answered:      n.engine.Answered,
+		Log:           n.baseLog,
+	}
+	if reg != nil {
+		cfg.CatchUp = func(ctx context.Context, epoch uint64, from []peer.ID) error {
+			return n.catchUp(ctx, streams, epoch, from, keeper)
+		}
+	}
+	var topics []*engineTopic
+	join := func(kind string, spec TopicSpec, validate func(context.Context, Message) error) (*engineTopic, error) {
+		spec.Name = n.network.Topic(kind)
+		spec.Validate = func(ctx context.Context, m Message) pubsub.ValidationResult {
+			err := validate(ctx, m)
+			switch {
+			case err == nil:
+				return pubsub.ValidationAccept
+			case settle.IsUntimely(err):
+				return pubsub.ValidationIgnore
+			}
+			return pubsub.ValidationReject
+		}
+		t, err := n.gossip.Join(spec)
+		if err != nil {
+			return nil, err
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return nil, fmt.Errorf("node: subscribe %s: %w", spec.Name, err)
+		}
+		et := &engineTopic{topic: t, sub: sub}
+		topics = append(topics, et)
+		return et, nil
+	}
+	// The settler validates; it exists once the topics are joined, so the
+	// validators reach it through this variable.
+	var s *settle.Settler
+	cfg.ReportTopic, err = join(config.TopicReports, TopicSpec{Domain: proofs.ReportDomain, MaxSize: proofs.MaxReportSize},
+		func(_ context.Context, m Message) error { return s.ValidateReport(m.Payload, m.Signer) })
+	if err != nil {
+		return err
+	}
+	if keeper {
+		cfg.BatchTopic, err = join(config.TopicBatches, TopicSpec{Domain: proofs.BatchDomain},
+			func(ctx context.Context, m Message) error { return s.ValidateSignature(ctx, m.Payload, m.Signer) })
+		if err != nil {
+			return err
+		}
+	}
+	s, err = settle.New(cfg)
+	if err != nil {
+		return err
+	}
+	n.settler = s
+	if keeper {
+		src := leavesFirst{Source: exchange.StoreSource(n.receipts), leaves: s.Leaves}
+		context.AfterFunc(ctx, exchange.Serve(n.host, src))
+		context.AfterFunc(ctx, settle.ServeReports(n.host, n.reports, n.baseLog.With("component", "settle")))
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			for _, t := range topics {
+				t.sub.Cancel()
+			}
+		}()
+		if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("settlement stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// catchUp fetches from peers what this node lacks of epoch: a keeper the
+// receipts and reports of everyone, an edge its own receipts.
+func (n *Node) catchUp(ctx context.Context, streams *routedhost.RoutedHost, epoch uint64, from []peer.ID, keeper bool) error {
+	var edge peer.ID
+	if !keeper {
+		edge = n.host.ID()
+	}
+	accept := func(r proofs.Receipt) error { return n.engine.CheckReceipt(ctx, r) }
+	var errs []error
+	for _, p := range from {
+		if p == n.host.ID() {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+		added, err := exchange.Sync(pctx, streams, p, epoch, edge, n.receipts, accept)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		reports := 0
+		if keeper {
+			reports, err = settle.FetchReports(pctx, streams, p, n.network.Name, epoch, n.reports)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		cancel()
+		if added > 0 || reports > 0 {
+			n.log.Info("caught up", "epoch", epoch, "from", p, "receipts", added, "reports", reports)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leavesFirst answers a keeper's catch-up with the leaves of the batch
+// this keeper signed, once it signed one: receipts that came after it are
+// in no batch.
+type leavesFirst struct {
+	exchange.Source
+	leaves func(epoch uint64) ([]cid.Cid, error)
+}
+
+func (s leavesFirst) CIDs(epoch uint64, edge peer.ID) ([]cid.Cid, error) {
+	if edge == "" {
+		if ids, err := s.leaves(epoch); err == nil {
+			return slices.Clone(ids), nil
+		}
+	}
+	return s.Source.CIDs(epoch, edge)
+}
+
+// routed is the host that finds a peer's addresses through the DHT when
+// the peerstore has none.
+func (n *Node) routed() *routedhost.RoutedHost { return routedhost.Wrap(n.host, n.dht) }

@@ -1,0 +1,308 @@
+package settle
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/store"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// leavesNamespace keeps, per epoch, the leaves of the batch this keeper
+// signed: the receipts it proves inclusion against, even after late
+// receipts of the epoch reach the store.
+const leavesNamespace = "settle"
+
+// ValidateSignature judges a gossiped batch signature: a valid batch of
+// this network, signed by a keeper of the registry. Whether the batch is
+// right is for each keeper to recompute.
+func (s *Settler) ValidateSignature(ctx context.Context, payload []byte, signer peer.ID) error {
+	var b proofs.Batch
+	if err := wire.Unmarshal(payload, &b, proofs.MaxBatchSize); err != nil {
+		return err
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if b.Network != s.cfg.Params.Network {
+		return fmt.Errorf("settle: batch of network %q", b.Network)
+	}
+	keepers, err := s.cfg.Registry(ctx, b.Epoch)
+	if err != nil {
+		return fmt.Errorf("%w: registry: %w", errUntimely, err)
+	}
+	for _, k := range keepers {
+		if k.ID == signer && k.Stake > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("settle: batch signed by %s, not a staked keeper", signer)
+}
+
+// acceptSignature gathers a batch signature; a keeper that has not signed
+// for the epoch recomputes the batch, and any keeper submits a batch once
+// its signatures reach quorum.
+func (s *Settler) acceptSignature(ctx context.Context, m challenge.Message, wg *sync.WaitGroup) {
+	var b proofs.Batch
+	if err := wire.Unmarshal(m.Payload, &b, proofs.MaxBatchSize); err != nil {
+		return
+	}
+	id, err := b.ID()
+	if err != nil {
+		return
+	}
+	s.gather(ctx, b, id.KeyString(), m.Signer, m.Envelope)
+	s.mu.Lock()
+	_, signed := s.signed[b.Epoch]
+	judged := s.judged[b.Epoch][id.KeyString()]
+	if s.judged[b.Epoch] == nil {
+		s.judged[b.Epoch] = make(map[string]bool)
+	}
+	s.judged[b.Epoch][id.KeyString()] = true
+	s.mu.Unlock()
+	if s.cfg.Keeper && !signed && !judged && m.Signer != s.self {
+		wg.Go(func() { s.consider(ctx, b, m.Signer) })
+	}
+}
+
+// gather adds a signature of batch b (named id) and submits b when its
+// signatures hold 2/3 of the keeper stake. Submission is idempotent on the
+// ledger, so every keeper that sees a quorum may submit: a leader that
+// dies after collecting signatures does not stop the epoch.
+func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer peer.ID, env []byte) {
+	s.mu.Lock()
+	byID := s.pending[b.Epoch]
+	if byID == nil {
+		byID = make(map[string]*proposal)
+		s.pending[b.Epoch] = byID
+	}
+	p := byID[id]
+	if p == nil {
+		p = &proposal{batch: b, sigs: make(map[peer.ID][]byte)}
+		byID[id] = p
+	}
+	p.sigs[signer] = env
+	sb := proofs.SignedBatch{Batch: p.batch}
+	for _, sig := range p.sigs {
+		sb.Signatures = append(sb.Signatures, sig)
+	}
+	done := s.submitted[id]
+	s.mu.Unlock()
+	if done || !s.cfg.Keeper {
+		return
+	}
+	keepers, err := s.cfg.Registry(ctx, b.Epoch)
+	if err != nil {
+		return
+	}
+	stakes := make(map[peer.ID]uint64, len(keepers))
+	for _, k := range keepers {
+		stakes[k.ID] = k.Stake
+	}
+	signers, _ := sb.Signers()
+	if _, _, ok := proofs.Quorum(signers, stakes); !ok {
+		return
+	}
+	s.mu.Lock()
+	if s.submitted[id] {
+		s.mu.Unlock()
+		return
+	}
+	s.submitted[id] = true
+	s.mu.Unlock()
+	s.count(func(st *Stats) { st.Submitted++ })
+	rec, err := s.cfg.Ledger.SubmitBatch(ctx, sb)
+	if err != nil {
+		s.log.Warn("batch refused by the ledger", "epoch", b.Epoch, "signers", len(signers), "err", err)
+		s.mu.Lock()
+		s.submitted[id] = false // another signature may yet make it pass
+		s.mu.Unlock()
+		return
+	}
+	s.count(func(st *Stats) { st.Applied++ })
+	s.log.Info("epoch batch applied", "epoch", b.Epoch, "height", rec.Height, "signers", len(signers), "receipts", b.Receipts)
+	s.prune(b.Epoch)
+}
+
+// prune forgets the signatures of epochs settled long ago.
+func (s *Settler) prune(settled uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for e := range s.pending {
+		if e+4 < settled {
+			delete(s.pending, e)
+			delete(s.signed, e)
+			delete(s.settling, e)
+			delete(s.judged, e)
+		}
+	}
+}
+
+// consider recomputes the batch a keeper proposed and co-signs it if this
+// keeper's own stores give the same; if not, it fetches what the proposer
+// holds and it lacks, and tries once more.
+func (s *Settler) consider(ctx context.Context, proposed proofs.Batch, from peer.ID) {
+	if cur := s.cfg.Params.EpochOf(s.info.RoundAt(s.cfg.Clock.Now())); proposed.Epoch >= cur {
+		return // the epoch has not ended: no honest keeper proposes yet
+	}
+	s.cosign.Lock()
+	defer s.cosign.Unlock()
+	s.mu.Lock()
+	_, signed := s.signed[proposed.Epoch]
+	s.mu.Unlock()
+	if signed {
+		return
+	}
+	want, err := proposed.ID()
+	if err != nil {
+		return
+	}
+	for attempt := range 2 {
+		mine, leaves, err := s.Build(ctx, proposed.Epoch)
+		if err != nil {
+			s.log.Error("batch not recomputed", "epoch", proposed.Epoch, "err", err)
+			return
+		}
+		if id, err := mine.ID(); err == nil && id.Equals(want) {
+			s.sign(ctx, mine, leaves)
+			s.count(func(st *Stats) { st.Cosigned++ })
+			return
+		}
+		if attempt == 0 && s.cfg.CatchUp != nil {
+			if err := s.cfg.CatchUp(ctx, proposed.Epoch, []peer.ID{from}); err != nil {
+				s.log.Debug("catch-up with the proposer incomplete", "epoch", proposed.Epoch, "from", from, "err", err)
+			}
+			continue
+		}
+		s.count(func(st *Stats) { st.Mismatched++ })
+		s.log.Warn("not co-signing a batch unlike this keeper's", "epoch", proposed.Epoch, "from", from,
+			"their_receipts", proposed.Receipts, "our_receipts", mine.Receipts,
+			"their_edges", len(proposed.Results), "our_edges", len(mine.Results))
+	}
+}
+
+// sign keeps b's leaves, signs b and publishes the signature, once per
+// epoch. The caller holds s.cosign.
+func (s *Settler) sign(ctx context.Context, b proofs.Batch, leaves []cid.Cid) {
+	s.mu.Lock()
+	_, done := s.signed[b.Epoch]
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	if err := s.keepLeaves(b.Epoch, leaves); err != nil {
+		s.log.Error("batch leaves not kept: not signing", "epoch", b.Epoch, "err", err)
+		return
+	}
+	env, err := proofs.SignBatch(s.cfg.Key, b)
+	if err != nil {
+		s.log.Error("batch not signed", "epoch", b.Epoch, "err", err)
+		return
+	}
+	id, _ := b.ID()
+	s.mu.Lock()
+	s.signed[b.Epoch] = id.KeyString()
+	s.mu.Unlock()
+	s.gather(ctx, b, id.KeyString(), s.self, env)
+	if err := s.cfg.BatchTopic.Publish(ctx, env); err != nil {
+		s.log.Warn("batch signature not published", "epoch", b.Epoch, "err", err)
+	}
+}
+
+// keepLeaves stores the leaves of the batch of epoch, length-prefixed.
+func (s *Settler) keepLeaves(epoch uint64, leaves []cid.Cid) error {
+	var v []byte
+	for _, id := range leaves {
+		v = binary.AppendUvarint(v, uint64(id.ByteLen()))
+		v = append(v, id.Bytes()...)
+	}
+	b := s.leaves.Batch()
+	b.Set(epochKey(epoch), v)
+	return b.Commit()
+}
+
+// Leaves returns the leaves of the batch this keeper signed for epoch, or
+// an error wrapping store.ErrNotFound.
+func (s *Settler) Leaves(epoch uint64) ([]cid.Cid, error) {
+	return ReadLeaves(s.leaves, epoch)
+}
+
+// ReadLeaves reads the leaves kept for epoch in ns.
+func ReadLeaves(ns store.Namespace, epoch uint64) ([]cid.Cid, error) {
+	v, err := ns.Get(epochKey(epoch))
+	if err != nil {
+		return nil, fmt.Errorf("settle: leaves of epoch %d: %w", epoch, err)
+	}
+	var out []cid.Cid
+	for len(v) > 0 {
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
+			return nil, fmt.Errorf("settle: leaves of epoch %d: corrupt record", epoch)
+		}
+		id, err := cid.Cast(v[w : w+int(n)])
+		if err != nil {
+			return nil, fmt.Errorf("settle: leaves of epoch %d: %w", epoch, err)
+		}
+		out = append(out, id)
+		v = v[w+int(n):]
+	}
+	return out, nil
+}
+
+func epochKey(epoch uint64) []byte { return binary.BigEndian.AppendUint64([]byte("l/"), epoch) }
+
+// ErrNoLeaves means this node cannot tell a batch's leaves: it neither
+// signed the batch nor holds exactly its receipts.
+var ErrNoLeaves = errors.New("settle: the batch's leaves are not known here")
+
+// Prove gives the inclusion proof of receipt id in the batch applied for
+// its epoch, checked against that batch before it is returned.
+func (s *Settler) Prove(ctx context.Context, id cid.Cid) (proofs.InclusionProof, proofs.Batch, error) {
+	r, _, err := s.cfg.Receipts.Get(id)
+	if err != nil {
+		return proofs.InclusionProof{}, proofs.Batch{}, err
+	}
+	rec, err := s.cfg.Ledger.Batch(ctx, r.Epoch)
+	if err != nil {
+		return proofs.InclusionProof{}, proofs.Batch{}, err
+	}
+	b := rec.Signed.Batch
+	leaves, err := s.Leaves(r.Epoch)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not signed here; the store's receipts serve if they are exactly
+		// the batch's.
+		leaves, err = s.cfg.Receipts.CIDs(r.Epoch)
+		if err == nil && !SameRoot(b, leaves) {
+			err = fmt.Errorf("%w: this node holds %d receipts of epoch %d, the batch %d", ErrNoLeaves, len(leaves), r.Epoch, b.Receipts)
+		}
+	}
+	if err != nil {
+		return proofs.InclusionProof{}, b, err
+	}
+	p, err := proofs.ProveReceipt(leaves, id)
+	if err != nil {
+		return proofs.InclusionProof{}, b, err
+	}
+	if err := proofs.VerifyInBatch(b, p); err != nil {
+		return proofs.InclusionProof{}, b, err
+	}
+	return p, b, nil
+}
+
+// SameRoot reports whether leaves are exactly the leaves of b.
+func SameRoot(b proofs.Batch, leaves []cid.Cid) bool {
+	leaves = proofs.SortedLeaves(leaves)
+	if uint64(len(leaves)) != b.Receipts {
+		return false
+	}
+	root := proofs.NewTree(leaves).Root()
+	return string(root[:]) == string(b.Root)
+}

@@ -1,0 +1,412 @@
+// Package settle turns an epoch's receipts into money: an edge seals its
+// Work Report when the epoch ends; after a grace period a leader keeper,
+// drawn from the beacon by stake, builds the epoch batch from its store;
+// the other keepers recompute it from theirs, catching up on what they
+// missed, and co-sign only an identical batch; a batch signed by 2/3 of
+// the keeper stake goes to the settlement.
+package settle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/chain"
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/store"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// Config is what a Settler is built from.
+type Config struct {
+	Key    crypto.PrivKey
+	Params challenge.Params // the network's name and epoch length
+	Rates  proofs.Rates
+	// KeeperReward is what a keeper earns per receipt in a batch.
+	KeeperReward uint64
+	// Grace is how many rounds after an epoch ends its batch is built:
+	// long enough for the last challenges' retries and their receipts.
+	Grace uint64
+	// LeaderTimeout is how many rounds a leader has to get its batch
+	// applied before the next keeper in the draw proposes one.
+	LeaderTimeout uint64
+
+	Beacon   beacon.Source
+	Clock    beacon.Clock
+	DB       *store.DB
+	Receipts *proofs.ReceiptStore
+	Reports  *proofs.ReportStore
+	Ledger   chain.Settlement
+	// Registry gives the keepers and stakes of an epoch.
+	Registry func(ctx context.Context, epoch uint64) ([]challenge.Keeper, error)
+	// BatchTopic carries batch signatures; ReportTopic Work Reports.
+	BatchTopic, ReportTopic challenge.Topic
+
+	Keeper, Edge bool
+	// Offers are the edge's manifest offers, its claims.
+	Offers []proofs.Offer
+	// Answered counts what the edge answered in an epoch.
+	Answered func(epoch uint64) map[proofs.Kind]uint64
+	// CatchUp fetches from peers the receipts and reports of epoch this
+	// keeper lacks.
+	CatchUp func(ctx context.Context, epoch uint64, from []peer.ID) error
+
+	Log *slog.Logger
+}
+
+// Settler runs a node's part of settlement.
+type Settler struct {
+	cfg    Config
+	self   peer.ID
+	log    *slog.Logger
+	info   beacon.Info
+	leaves store.Namespace
+
+	cosign sync.Mutex // one recomputation at a time: they read the same stores
+
+	mu        sync.Mutex
+	pending   map[uint64]map[string]*proposal // epoch → batch ID → signatures
+	signed    map[uint64]string               // epoch → the batch ID this keeper signed
+	judged    map[uint64]map[string]bool      // epoch → batch IDs this keeper recomputed
+	submitted map[string]bool                 // batch IDs sent to the ledger
+	settling  map[uint64]bool
+	started   uint64 // the first round this settler saw
+	stats     Stats
+}
+
+// Stats count what a settler did.
+type Stats struct {
+	ReportsPublished, ReportsStored uint64
+	Proposed, Cosigned, Mismatched  uint64
+	Submitted, Applied              uint64
+}
+
+// proposal is one batch and the signatures gathered for it.
+type proposal struct {
+	batch proofs.Batch
+	sigs  map[peer.ID][]byte
+}
+
+// New checks cfg and prepares a settler.
+func New(cfg Config) (*Settler, error) {
+	if cfg.Key == nil || cfg.Beacon == nil || cfg.DB == nil || cfg.Receipts == nil || cfg.Reports == nil {
+		return nil, errors.New("settle: a settler needs a key, a beacon, a store, and receipt and report stores")
+	}
+	if cfg.Keeper && (cfg.Ledger == nil || cfg.Registry == nil || cfg.BatchTopic == nil) {
+		return nil, errors.New("settle: a keeper needs a ledger, a registry and the batch topic")
+	}
+	if cfg.Edge && (cfg.ReportTopic == nil || cfg.Answered == nil) {
+		return nil, errors.New("settle: an edge needs the report topic and its answered counts")
+	}
+	if cfg.Params.EpochRounds == 0 {
+		return nil, errors.New("settle: epochs of 0 rounds")
+	}
+	self, err := peer.IDFromPrivateKey(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("settle: key: %w", err)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = beacon.SystemClock()
+	}
+	if cfg.LeaderTimeout == 0 {
+		cfg.LeaderTimeout = 5
+	}
+	return &Settler{
+		cfg:       cfg,
+		self:      self,
+		log:       cfg.Log.With("component", "settle"),
+		info:      cfg.Beacon.Info(),
+		leaves:    cfg.DB.Namespace(leavesNamespace),
+		pending:   make(map[uint64]map[string]*proposal),
+		signed:    make(map[uint64]string),
+		judged:    make(map[uint64]map[string]bool),
+		submitted: make(map[string]bool),
+		settling:  make(map[uint64]bool),
+	}, nil
+}
+
+// Stats returns a copy of the settler's counters.
+func (s *Settler) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Run follows the beacon and the topics until ctx ends, and returns when
+// every goroutine it started has stopped.
+func (s *Settler) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if s.cfg.ReportTopic != nil {
+		wg.Go(func() { follow(ctx, s.cfg.ReportTopic, s.acceptReport) })
+	}
+	if s.cfg.BatchTopic != nil {
+		wg.Go(func() {
+			follow(ctx, s.cfg.BatchTopic, func(m challenge.Message) { s.acceptSignature(ctx, m, &wg) })
+		})
+	}
+	for b := range s.cfg.Beacon.Watch(ctx) {
+		s.mu.Lock()
+		if s.started == 0 {
+			s.started = b.Round
+		}
+		s.mu.Unlock()
+		s.round(ctx, b, &wg)
+	}
+	return nil
+}
+
+func follow(ctx context.Context, t challenge.Topic, accept func(challenge.Message)) {
+	for {
+		m, err := t.Next(ctx)
+		if err != nil {
+			return
+		}
+		accept(m)
+	}
+}
+
+// round does what round b calls for: an edge reports the epoch that just
+// ended (and once more two rounds later, for peers whose mesh was still
+// forming); a keeper settles it after the grace period.
+func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup) {
+	p := s.cfg.Params
+	cur := p.EpochOf(b.Round)
+	if cur == 0 {
+		return
+	}
+	ended := cur - 1
+	since := b.Round - p.FirstRound(cur)
+	if s.cfg.Edge && (since == 0 || since == 2) && s.wasUp(ended) {
+		s.publishReport(ctx, ended)
+	}
+	if s.cfg.Edge && !s.cfg.Keeper && since == s.cfg.Grace+s.cfg.LeaderTimeout && s.cfg.CatchUp != nil && s.cfg.Registry != nil {
+		// An edge fetches the receipts about it that gossip did not bring.
+		wg.Go(func() {
+			keepers, err := s.cfg.Registry(ctx, ended)
+			if err != nil {
+				return
+			}
+			ids := make([]peer.ID, len(keepers))
+			for i, k := range keepers {
+				ids[i] = k.ID
+			}
+			if err := s.cfg.CatchUp(ctx, ended, ids); err != nil {
+				s.log.Debug("receipts catch-up incomplete", "epoch", ended, "err", err)
+			}
+		})
+	}
+	if s.cfg.Keeper && since == s.cfg.Grace {
+		s.mu.Lock()
+		busy := s.settling[ended]
+		s.settling[ended] = true
+		s.mu.Unlock()
+		if !busy {
+			wg.Go(func() { s.settle(ctx, ended, b) })
+		}
+	}
+}
+
+// wasUp reports whether the settler ran during some of epoch.
+func (s *Settler) wasUp(epoch uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started != 0 && s.started < s.cfg.Params.FirstRound(epoch+1)
+}
+
+// Report returns the Work Report the edge files for epoch.
+func (s *Settler) Report(epoch uint64) proofs.Report {
+	answered := s.cfg.Answered(epoch)
+	r := proofs.Report{Network: s.cfg.Params.Network, Epoch: epoch, Edge: s.self}
+	for _, o := range s.cfg.Offers {
+		r.Claims = append(r.Claims, proofs.Claim{Offer: o, Answered: answered[o.Kind]})
+	}
+	return r
+}
+
+// publishReport seals and publishes the edge's report of epoch, keeping
+// its own copy. Publishing it twice is harmless: it is the same report.
+func (s *Settler) publishReport(ctx context.Context, epoch uint64) {
+	env, _, err := proofs.SealReport(s.cfg.Key, s.Report(epoch))
+	if err != nil {
+		s.log.Error("work report not sealed", "epoch", epoch, "err", err)
+		return
+	}
+	if _, _, _, err := s.cfg.Reports.Put(env); err != nil {
+		s.log.Error("work report not stored", "epoch", epoch, "err", err)
+	}
+	if err := s.cfg.ReportTopic.Publish(ctx, env); err != nil {
+		s.log.Debug("work report not published", "epoch", epoch, "err", err)
+		return
+	}
+	s.count(func(st *Stats) { st.ReportsPublished++ })
+	s.log.Info("work report published", "epoch", epoch)
+}
+
+// ValidateReport judges a gossiped report: of this network, sealed by its
+// edge, and of the epoch that just ended or the one before.
+func (s *Settler) ValidateReport(payload []byte, signer peer.ID) error {
+	var r proofs.Report
+	if err := wire.Unmarshal(payload, &r, proofs.MaxReportSize); err != nil {
+		return err
+	}
+	if r.Edge != signer {
+		return fmt.Errorf("settle: report of %s signed by %s", r.Edge, signer)
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if r.Network != s.cfg.Params.Network {
+		return fmt.Errorf("settle: report of network %q", r.Network)
+	}
+	cur := s.cfg.Params.EpochOf(s.info.RoundAt(s.cfg.Clock.Now()))
+	if r.Epoch >= cur || r.Epoch+2 < cur {
+		return fmt.Errorf("%w: report of epoch %d in epoch %d", errUntimely, r.Epoch, cur)
+	}
+	return nil
+}
+
+// errUntimely marks a message that is not wrong, only not of now.
+var errUntimely = errors.New("settle: untimely")
+
+// IsUntimely reports whether a validation error only says the message
+// came at the wrong time (gossip ignores rather than rejects it).
+func IsUntimely(err error) bool { return errors.Is(err, errUntimely) }
+
+func (s *Settler) acceptReport(m challenge.Message) {
+	if _, _, isNew, err := s.cfg.Reports.Put(m.Envelope); err != nil {
+		s.log.Warn("work report not stored", "from", m.Signer, "err", err)
+	} else if isNew {
+		s.count(func(st *Stats) { st.ReportsStored++ })
+	}
+}
+
+func (s *Settler) count(f func(*Stats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.stats)
+}
+
+// leaderKey is the name the leader draw ranks keepers for, as the
+// committee draw ranks them for an edge.
+func leaderKey(epoch uint64) peer.ID { return peer.ID("aro/leader/" + strconv.FormatUint(epoch, 10)) }
+
+// Leaders ranks the keepers for proposing epoch's batch: a stake-weighted
+// draw from the beacon of the round the batch is built in, so nobody can
+// know the leader before that round.
+func Leaders(b beacon.Beacon, epoch uint64, keepers []challenge.Keeper) []peer.ID {
+	return challenge.Committee(b, leaderKey(epoch), keepers, len(keepers))
+}
+
+// settle runs epoch's settlement on a keeper: catch up with the other
+// keepers, then propose the batch when this keeper's turn in the draw
+// comes and no batch was applied before it.
+func (s *Settler) settle(ctx context.Context, epoch uint64, b beacon.Beacon) {
+	if s.applied(ctx, epoch) {
+		return
+	}
+	keepers, err := s.cfg.Registry(ctx, epoch)
+	if err != nil {
+		s.log.Warn("no keeper registry: epoch not settled here", "epoch", epoch, "err", err)
+		return
+	}
+	leaders := Leaders(b, epoch, keepers)
+	var others []peer.ID
+	rank := -1
+	for i, id := range leaders {
+		if id == s.self {
+			rank = i
+		} else {
+			others = append(others, id)
+		}
+	}
+	if s.cfg.CatchUp != nil {
+		if err := s.cfg.CatchUp(ctx, epoch, others); err != nil {
+			s.log.Debug("catch-up incomplete", "epoch", epoch, "err", err)
+		}
+	}
+	if rank < 0 {
+		return
+	}
+	wait := time.Duration(uint64(rank)*s.cfg.LeaderTimeout) * s.info.Period
+	select {
+	case <-ctx.Done():
+		return
+	case <-s.cfg.Clock.After(wait):
+	}
+	if rank > 0 && s.applied(ctx, epoch) {
+		return
+	}
+	s.log.Info("proposing the epoch batch", "epoch", epoch, "rank", rank)
+	s.cosign.Lock()
+	defer s.cosign.Unlock()
+	batch, leaves, err := s.Build(ctx, epoch)
+	if err != nil {
+		s.log.Error("batch not built", "epoch", epoch, "err", err)
+		return
+	}
+	s.sign(ctx, batch, leaves)
+	s.count(func(st *Stats) { st.Proposed++ })
+}
+
+// applied reports whether the ledger holds a batch for epoch.
+func (s *Settler) applied(ctx context.Context, epoch uint64) bool {
+	_, err := s.cfg.Ledger.Batch(ctx, epoch)
+	return err == nil
+}
+
+// Build computes epoch's batch from this node's stores: the receipts and
+// reports it holds, and the reputations of the previous epoch's batch on
+// the ledger. It returns the batch and its leaves.
+func (s *Settler) Build(ctx context.Context, epoch uint64) (proofs.Batch, []cid.Cid, error) {
+	var ids []cid.Cid
+	var receipts []proofs.Receipt
+	byKeeper := make(map[peer.ID]uint64)
+	err := s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, func(id cid.Cid, r proofs.Receipt) error {
+		ids = append(ids, id)
+		receipts = append(receipts, r)
+		byKeeper[r.Keeper]++
+		return nil
+	})
+	if err != nil {
+		return proofs.Batch{}, nil, err
+	}
+	all, _, err := s.cfg.Reports.List(epoch)
+	if err != nil {
+		return proofs.Batch{}, nil, err
+	}
+	var reports []proofs.Report
+	for _, r := range all {
+		if r.Network == s.cfg.Params.Network {
+			reports = append(reports, r)
+		}
+	}
+	prev := make(map[peer.ID]proofs.Reputation)
+	if epoch > 0 {
+		rec, err := s.cfg.Ledger.Batch(ctx, epoch-1)
+		switch {
+		case err == nil:
+			for _, r := range rec.Signed.Batch.Results {
+				prev[r.Edge] = r.Reputation
+			}
+		case !errors.Is(err, chain.ErrNotFound):
+			return proofs.Batch{}, nil, fmt.Errorf("settle: reputations of epoch %d: %w", epoch-1, err)
+		}
+	}
+	results := proofs.Aggregate(epoch, receipts, reports, prev, s.cfg.Rates)
+	b := proofs.BuildBatch(s.cfg.Params.Network, epoch, ids, results, byKeeper, s.cfg.KeeperReward)
+	return b, proofs.SortedLeaves(ids), nil
+}

@@ -1,0 +1,430 @@
+package settle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aropeer/aropeer/beacon"
+	"github.com/aropeer/aropeer/chain"
+	"github.com/aropeer/aropeer/chain/local"
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/store"
+	"github.com/aropeer/aropeer/wire"
+)
+
+// bus is an in-memory gossip topic: every publish reaches every
+// subscriber, the publisher too, as pubsub delivers it.
+type bus struct {
+	domain wire.Domain
+	max    int
+	mu     sync.Mutex
+	subs   []chan challenge.Message
+}
+
+type busTopic struct {
+	b  *bus
+	ch chan challenge.Message
+}
+
+func (b *bus) join() *busTopic {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := make(chan challenge.Message, 1024)
+	b.subs = append(b.subs, ch)
+	return &busTopic{b: b, ch: ch}
+}
+
+func (t *busTopic) Publish(_ context.Context, env []byte) error {
+	payload, signer, err := wire.Open(env, t.b.domain, t.b.max)
+	if err != nil {
+		return err
+	}
+	t.b.mu.Lock()
+	defer t.b.mu.Unlock()
+	for _, ch := range t.b.subs {
+		ch <- challenge.Message{Payload: payload, Signer: signer, Envelope: env}
+	}
+	return nil
+}
+
+func (t *busTopic) Next(ctx context.Context) (challenge.Message, error) {
+	select {
+	case m := <-t.ch:
+		return m, nil
+	case <-ctx.Done():
+		return challenge.Message{}, ctx.Err()
+	}
+}
+
+// stillBeacon gives every round of the devnet chain and watches none: the
+// tests drive the settlers' rounds themselves.
+type stillBeacon struct{ s *beacon.Signer }
+
+func (b stillBeacon) Info() beacon.Info { return b.s.Info() }
+func (b stillBeacon) Get(_ context.Context, round uint64) (beacon.Beacon, error) {
+	return b.s.Sign(round)
+}
+func (b stillBeacon) Watch(ctx context.Context) <-chan beacon.Beacon {
+	ch := make(chan beacon.Beacon)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch
+}
+
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time                         { return time.Time(c) }
+func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func key(t testing.TB, seed uint64) (crypto.PrivKey, peer.ID) {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 7}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, id
+}
+
+// keeperNet is four keepers, each with its own store, on one ledger.
+type keeperNet struct {
+	params   challenge.Params
+	keys     []crypto.PrivKey
+	ids      []peer.ID
+	settlers []*Settler
+	stores   []*proofs.ReceiptStore
+	ledger   *local.Ledger
+	beacon   stillBeacon
+	bus      *bus
+	caughtUp sync.Map // keeper index → receipts fetched
+}
+
+const testEpoch = 40
+
+func newKeeperNet(t *testing.T, n int) *keeperNet {
+	t.Helper()
+	signer := beacon.DevnetSigner()
+	kn := &keeperNet{
+		params: challenge.Params{Network: "devnet", EpochRounds: 10},
+		beacon: stillBeacon{signer},
+		bus:    &bus{domain: proofs.BatchDomain, max: proofs.MaxBatchSize},
+	}
+	var genesis []chain.Account
+	var registry []challenge.Keeper
+	for i := range n {
+		k, id := key(t, uint64(i+1))
+		kn.keys, kn.ids = append(kn.keys, k), append(kn.ids, id)
+		genesis = append(genesis, chain.Account{ID: id, Role: chain.RoleKeeper, Stake: 100})
+		registry = append(registry, challenge.Keeper{ID: id, Stake: 100})
+	}
+	ldb, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ldb.Close() })
+	kn.ledger, err = local.Open(ldb, "devnet", genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The clock stands after the grace period of testEpoch.
+	now := signer.Info().TimeOf(kn.params.FirstRound(testEpoch+1) + 3)
+	for i := range n {
+		db, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		rs := proofs.NewReceiptStore(db)
+		kn.stores = append(kn.stores, rs)
+		s, err := New(Config{
+			Key:          kn.keys[i],
+			Params:       kn.params,
+			Rates:        proofs.Rates{RewardPerPass: map[proofs.Kind]uint64{proofs.KindLiveness: 10}, PenaltyPerFail: map[proofs.Kind]uint64{proofs.KindLiveness: 30}},
+			KeeperReward: 1,
+			Grace:        3,
+			Beacon:       kn.beacon,
+			Clock:        fixedClock(now),
+			DB:           db,
+			Receipts:     rs,
+			Reports:      proofs.NewReportStore(db),
+			Ledger:       kn.ledger,
+			Registry: func(context.Context, uint64) ([]challenge.Keeper, error) {
+				return registry, nil
+			},
+			BatchTopic: kn.bus.join(),
+			Keeper:     true,
+			CatchUp: func(_ context.Context, epoch uint64, from []peer.ID) error {
+				got := 0
+				for _, p := range from {
+					j := kn.index(p)
+					ids, err := kn.stores[j].CIDs(epoch)
+					if err != nil {
+						return err
+					}
+					for _, id := range ids {
+						if have, _ := rs.Has(id); have {
+							continue
+						}
+						_, env, err := kn.stores[j].Get(id)
+						if err != nil {
+							return err
+						}
+						if _, _, _, err := rs.Put(env); err != nil {
+							return err
+						}
+						got++
+					}
+				}
+				kn.caughtUp.Store(i, got)
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kn.settlers = append(kn.settlers, s)
+	}
+	return kn
+}
+
+func (kn *keeperNet) index(id peer.ID) int {
+	for i, k := range kn.ids {
+		if k == id {
+			return i
+		}
+	}
+	panic("unknown keeper " + id.String())
+}
+
+// receipts seals n receipts of testEpoch by the net's keepers about a few
+// edges, one in seven of them fails.
+func (kn *keeperNet) receipts(t *testing.T, n int) [][]byte {
+	t.Helper()
+	var edges []peer.ID
+	for i := range 5 {
+		_, id := key(t, uint64(100+i))
+		edges = append(edges, id)
+	}
+	envs := make([][]byte, n)
+	for i := range n {
+		k := i % len(kn.keys)
+		seed := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, proofs.SeedSize/2)
+		c := proofs.Challenge{
+			Network: "devnet", Epoch: testEpoch, Round: kn.params.FirstRound(testEpoch) + uint64(i%10),
+			Keeper: kn.ids[k], Edge: edges[i%len(edges)], Kind: proofs.KindLiveness, Attempt: 0, Seed: seed,
+		}
+		cid, err := c.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := proofs.Receipt{
+			Network: c.Network, Epoch: c.Epoch, Round: c.Round, Keeper: c.Keeper, Edge: c.Edge,
+			Kind: c.Kind, Challenge: cid, Attempt: c.Attempt, Result: proofs.Pass,
+		}
+		if i%7 == 0 {
+			r.Result, r.Reason = proofs.Fail, "no heartbeat"
+		}
+		env, _, err := proofs.SealReceipt(kn.keys[k], r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs[i] = env
+	}
+	return envs
+}
+
+// TestBatchAgreement is the issue's: four keepers, one of which missed
+// 30% of the receipts, agree on the epoch's batch and it is applied with
+// all four signatures.
+func TestBatchAgreement(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	envs := kn.receipts(t, 400)
+	for i, rs := range kn.stores {
+		for j, env := range envs {
+			if i == 3 && j%10 < 3 {
+				continue // keeper 3 missed 30%
+			}
+			if _, _, _, err := rs.Put(env); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	b, err := kn.beacon.Get(ctx, kn.params.FirstRound(testEpoch+1)+3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := Leaders(b, testEpoch, []challenge.Keeper{{ID: kn.ids[0], Stake: 100}, {ID: kn.ids[1], Stake: 100}, {ID: kn.ids[2], Stake: 100}, {ID: kn.ids[3], Stake: 100}})
+	if len(leaders) != 4 {
+		t.Fatalf("leaders: %v", leaders)
+	}
+	// Only the leader proposes here; the others learn of it from the
+	// bus, as they would from gossip.
+	leader := kn.settlers[kn.index(leaders[0])]
+	leader.settle(ctx, testEpoch, b)
+
+	rec := waitBatch(t, kn.ledger, testEpoch)
+	signers, err := rec.Signed.Signers()
+	if err != nil {
+		t.Fatalf("signers: %v", err)
+	}
+	if rec.Signed.Batch.Receipts != 400 {
+		t.Fatalf("batch holds %d receipts, want 400", rec.Signed.Batch.Receipts)
+	}
+	// Quorum is 3 of 4; wait for the straggler to co-sign too.
+	deadline := time.Now().Add(10 * time.Second)
+	for kn.settlers[3].Stats().Cosigned == 0 && leaders[0] != kn.ids[3] {
+		if time.Now().After(deadline) {
+			t.Fatalf("keeper 3 never co-signed: %+v (signers on the ledger %d)", kn.settlers[3].Stats(), len(signers))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, _ := kn.caughtUp.Load(3); leaders[0] != kn.ids[3] && got != 120 {
+		t.Errorf("keeper 3 fetched %v receipts, want the 120 it missed", got)
+	}
+	// Every keeper's own recomputation is now the applied batch.
+	want, _ := rec.Signed.Batch.ID()
+	for i, s := range kn.settlers {
+		mine, leaves, err := s.Build(ctx, testEpoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, _ := mine.ID(); !id.Equals(want) {
+			t.Errorf("keeper %d computes another batch than the applied one", i)
+		}
+		if !SameRoot(rec.Signed.Batch, leaves) {
+			t.Errorf("keeper %d: leaves do not give the root", i)
+		}
+	}
+	// Keepers earned a reward per receipt, edges theirs less penalties.
+	accounts, _ := kn.ledger.Accounts(ctx)
+	var keeperSum, edges int64
+	for _, a := range accounts {
+		switch a.Role {
+		case chain.RoleKeeper:
+			keeperSum += a.Balance
+		case chain.RoleEdge:
+			edges++
+			if a.Balance <= 0 {
+				t.Errorf("edge %s passing 6 in 7 holds %d", a.ID, a.Balance)
+			}
+		}
+	}
+	if keeperSum != 400 || edges != 5 {
+		t.Errorf("keepers hold %d in all (want 400), %d edge accounts (want 5)", keeperSum, edges)
+	}
+
+	// Every receipt proves against the applied batch from any keeper.
+	for i, s := range kn.settlers {
+		for _, env := range envs[:20] {
+			id := wire.CIDOf(payloadOf(t, env))
+			p, b, err := s.Prove(ctx, id)
+			if err != nil {
+				t.Fatalf("keeper %d: prove %s: %v", i, id, err)
+			}
+			if err := proofs.VerifyInBatch(b, p); err != nil || !p.Leaf.Equals(id) {
+				t.Fatalf("keeper %d: proof of %s does not hold: %v", i, id, err)
+			}
+		}
+	}
+}
+
+func payloadOf(t *testing.T, env []byte) []byte {
+	t.Helper()
+	payload, _, err := wire.Open(env, proofs.ReceiptDomain, proofs.MaxReceiptSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payload
+}
+
+func waitBatch(t *testing.T, l *local.Ledger, epoch uint64) chain.BatchRecord {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := l.Batch(context.Background(), epoch)
+		if err == nil {
+			return rec
+		}
+		if !errors.Is(err, chain.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("batch of epoch %d: %v", epoch, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNoCosignWithoutCatchUp: a keeper that cannot fetch what it missed
+// does not sign a batch unlike its own, and the batch still passes with
+// the other three.
+func TestNoCosignWithoutCatchUp(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	envs := kn.receipts(t, 100)
+	for i, rs := range kn.stores {
+		for j, env := range envs {
+			if i == 3 && j%10 < 3 {
+				continue
+			}
+			rs.Put(env)
+		}
+	}
+	kn.settlers[3].cfg.CatchUp = func(context.Context, uint64, []peer.ID) error { return errors.New("unreachable") }
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	// Keeper 0 proposes, whatever the draw says.
+	kn.settlers[0].cosign.Lock()
+	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kn.settlers[0].sign(ctx, b, leaves)
+	kn.settlers[0].cosign.Unlock()
+	rec := waitBatch(t, kn.ledger, testEpoch)
+	deadline := time.Now().Add(10 * time.Second)
+	for kn.settlers[3].Stats().Mismatched == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("keeper 3 never judged the batch: %+v", kn.settlers[3].Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	signers, _ := rec.Signed.Signers()
+	for _, s := range signers {
+		if s == kn.ids[3] {
+			t.Fatal("keeper 3 signed a batch it could not recompute")
+		}
+	}
+	if _, _, err := kn.settlers[3].Prove(ctx, firstCID(t, kn.stores[3])); !errors.Is(err, ErrNoLeaves) {
+		t.Errorf("a keeper without the batch's leaves proves: %v", err)
+	}
+}
+
+func firstCID(t *testing.T, rs *proofs.ReceiptStore) cid.Cid {
+	ids, err := rs.CIDs(testEpoch)
+	if err != nil || len(ids) == 0 {
+		t.Fatal(fmt.Sprint("no receipts: ", err))
+	}
+	return ids[0]
+}
