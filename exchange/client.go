@@ -139,35 +139,46 @@ func Sync(ctx context.Context, s Streams, p peer.ID, epoch uint64, edge peer.ID,
 		if err != nil {
 			return added, errors.Join(append(errs, err)...)
 		}
+		// Each signature is verified once, as the store opens the
+		// envelope; the checks run on what it opened.
 		good := make([][]byte, 0, len(envs))
-		lied := false
+		wants := make([]cid.Cid, 0, len(envs))
 		for i, env := range envs {
-			id := chunk[i]
 			if env == nil {
-				errs = append(errs, fmt.Errorf("%w: peer %s listed %s but did not send it", ErrMissing, p, id))
+				errs = append(errs, fmt.Errorf("%w: peer %s listed %s but did not send it", ErrMissing, p, chunk[i]))
 				continue
 			}
-			r, err := openAs(p, id, env)
-			if err == nil {
-				err = checkScope(p, id, r, epoch, edge)
+			good, wants = append(good, env), append(wants, chunk[i])
+		}
+		n, bad, err := dst.PutChecked(good, func(i int, id cid.Cid, r proofs.Receipt) error {
+			if id != wants[i] {
+				return fmt.Errorf("%w: peer %s sent receipt %s for %s", ErrBadResponse, p, id, wants[i])
 			}
-			if err != nil {
-				errs = append(errs, err)
-				lied = true
-				continue
+			if err := checkScope(p, id, r, epoch, edge); err != nil {
+				return err
 			}
 			if accept != nil {
 				if err := accept(r); err != nil {
-					errs = append(errs, fmt.Errorf("%w: %s from peer %s: %w", ErrNotAccepted, id, p, err))
-					continue
+					return fmt.Errorf("%w: %s from peer %s: %w", ErrNotAccepted, id, p, err)
 				}
 			}
-			good = append(good, env)
-		}
-		n, err := dst.PutBatch(good)
+			return nil
+		})
 		added += n
 		if err != nil {
 			return added, errors.Join(append(errs, fmt.Errorf("exchange: store receipts from peer %s: %w", p, err))...)
+		}
+		lied := false
+		for i, e := range bad {
+			switch {
+			case e == nil:
+			case errors.Is(e, ErrNotAccepted):
+				errs = append(errs, e)
+			case errors.Is(e, ErrBadResponse):
+				errs, lied = append(errs, e), true
+			default:
+				errs, lied = append(errs, fmt.Errorf("%w: peer %s sent for %s an envelope that does not open: %w", ErrBadResponse, p, wants[i], e)), true
+			}
 		}
 		if lied {
 			break

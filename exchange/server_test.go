@@ -166,7 +166,10 @@ func TestServerBusy(t *testing.T) {
 		if !errors.Is(err, ErrRefused) {
 			t.Fatalf("err = %v, want it to match ErrRefused too", err)
 		}
-		time.Sleep(time.Second) // fake time: the deadline frees the slot
+		// Fake time: the deadline frees the slot, once the handler it
+		// cut off has returned.
+		time.Sleep(time.Second + time.Millisecond)
+		synctest.Wait()
 		h.checkAlive(t)
 		_ = silent.Reset()
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/aropeer/aropeer/exchange"
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node/api"
+	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/settle"
 	"github.com/aropeer/aropeer/store"
@@ -394,8 +395,17 @@ type ReportJSON struct {
 
 func (n *Node) reportHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.settler == nil {
-			api.WriteError(w, http.StatusNotFound, errors.New("this node is not an edge: it files no work reports"))
+		edge := n.host.ID()
+		switch s := r.URL.Query().Get("edge"); {
+		case s != "":
+			id, err := peer.Decode(s)
+			if err != nil {
+				api.WriteError(w, http.StatusBadRequest, fmt.Errorf("edge %q: want a peer ID", s))
+				return
+			}
+			edge = id
+		case !n.cfg.HasRole(config.RoleEdge):
+			api.WriteError(w, http.StatusBadRequest, errors.New("this node is not an edge: name one with --edge"))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -411,7 +421,7 @@ func (n *Node) reportHandler() http.Handler {
 		} else {
 			epoch = n.lastReportedEpoch(ctx)
 		}
-		out, err := n.EdgeReport(ctx, n.host.ID(), epoch)
+		out, err := n.EdgeReport(ctx, edge, epoch)
 		if err != nil {
 			api.WriteError(w, http.StatusInternalServerError, err)
 			return
@@ -450,7 +460,7 @@ func (n *Node) EdgeReport(ctx context.Context, edge peer.ID, epoch uint64) (Repo
 			out.Claims = r.Claims
 		}
 	}
-	if len(out.Claims) == 0 && n.settler != nil {
+	if len(out.Claims) == 0 && n.settler != nil && edge == n.host.ID() {
 		out.Claims = n.settler.Report(epoch).Claims // not filed yet: what it would claim
 	}
 	err = n.receipts.List(proofs.Filter{Epoch: &epoch, Edge: edge}, func(id cid.Cid, r proofs.Receipt) error {

@@ -13,6 +13,8 @@ type nodeCollector struct {
 	answered *prometheus.Desc
 	refused  *prometheus.Desc
 	receipts *prometheus.Desc
+	batches  *prometheus.Desc
+	reports  *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -25,6 +27,8 @@ func newNodeCollector(n *Node) *nodeCollector {
 		answered: prometheus.NewDesc("aro_challenges_answered_total", "Challenges this edge accepted and answered.", nil, nil),
 		refused:  prometheus.NewDesc("aro_challenges_refused_total", "Challenge streams this edge refused: unscheduled, misdirected or unreadable.", nil, nil),
 		receipts: prometheus.NewDesc("aro_receipts_signed_total", "Receipts this keeper signed, by result.", []string{"result"}, nil),
+		batches:  prometheus.NewDesc("aro_epoch_batches_total", "Epoch batches this keeper proposed, co-signed, refused to co-sign (mismatched), submitted, and saw applied.", []string{"event"}, nil),
+		reports:  prometheus.NewDesc("aro_work_reports_total", "Work Reports this edge published, or this keeper stored.", []string{"event"}, nil),
 	}
 }
 
@@ -36,6 +40,8 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.answered
 	ch <- c.refused
 	ch <- c.receipts
+	ch <- c.batches
+	ch <- c.reports
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -43,6 +49,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.routing, prometheus.GaugeValue, float64(c.n.dht.RoutingTable().Size()))
 	for topic, size := range c.n.gossip.MeshSizes() {
 		ch <- prometheus.MustNewConstMetric(c.meshSize, prometheus.GaugeValue, float64(size), topic)
+	}
+	if s := c.n.settler; s != nil {
+		st := s.Stats()
+		for event, v := range map[string]uint64{"proposed": st.Proposed, "cosigned": st.Cosigned, "mismatched": st.Mismatched, "submitted": st.Submitted, "applied": st.Applied} {
+			ch <- prometheus.MustNewConstMetric(c.batches, prometheus.CounterValue, float64(v), event)
+		}
+		ch <- prometheus.MustNewConstMetric(c.reports, prometheus.CounterValue, float64(st.ReportsPublished), "published")
+		ch <- prometheus.MustNewConstMetric(c.reports, prometheus.CounterValue, float64(st.ReportsStored), "stored")
 	}
 	if c.n.engine == nil {
 		return

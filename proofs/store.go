@@ -59,7 +59,7 @@ type Filter struct {
 // nothing and is not new. Of concurrent Puts of one receipt, exactly one
 // reports it new.
 func (s *ReceiptStore) Put(env []byte) (Receipt, cid.Cid, bool, error) {
-	out, err := s.ingest([][]byte{env})
+	out, err := s.ingest([][]byte{env}, nil)
 	if err != nil {
 		return Receipt{}, cid.Undef, false, err
 	}
@@ -75,20 +75,38 @@ func (s *ReceiptStore) Put(env []byte) (Receipt, cid.Cid, bool, error) {
 // others are still stored. added counts the receipts that were not stored
 // before.
 func (s *ReceiptStore) PutBatch(envs [][]byte) (added int, err error) {
-	out, err := s.ingest(envs)
+	added, errs, err := s.PutChecked(envs, nil)
 	if err != nil {
-		return 0, err
+		return added, err
 	}
 	var bad []error
-	for i, o := range out {
-		switch {
-		case o.err != nil:
-			bad = append(bad, fmt.Errorf("proofs: receipt %d of %d: %w", i, len(envs), o.err))
-		case o.isNew:
-			added++
+	for i, e := range errs {
+		if e != nil {
+			bad = append(bad, fmt.Errorf("proofs: receipt %d of %d: %w", i, len(envs), e))
 		}
 	}
 	return added, errors.Join(bad...)
+}
+
+// PutChecked is PutBatch with a check of each receipt that opens, given
+// its index in envs, CID and content: one that check refuses is not
+// stored. errs holds each envelope's own error (it did not open, or
+// check refused it), nil for those stored or already held; err is the
+// store's. Receipts fetched from a peer are stored this way, each
+// signature verified once.
+func (s *ReceiptStore) PutChecked(envs [][]byte, check func(i int, id cid.Cid, r Receipt) error) (added int, errs []error, err error) {
+	out, err := s.ingest(envs, check)
+	if err != nil {
+		return 0, nil, err
+	}
+	errs = make([]error, len(envs))
+	for i, o := range out {
+		errs[i] = o.err
+		if o.isNew {
+			added++
+		}
+	}
+	return added, errs, nil
 }
 
 // ingested is what became of one envelope given to ingest.
@@ -96,7 +114,7 @@ type ingested struct {
 	r     Receipt
 	id    cid.Cid
 	isNew bool
-	err   error // the envelope did not open
+	err   error // the envelope did not open, or the check refused it
 }
 
 // ingest stores the receipts of envs that open and are not stored yet in
@@ -106,7 +124,7 @@ type ingested struct {
 // A receipt usually reaches a keeper many times, so stored copies are
 // looked up before any signature is checked: an envelope byte-equal to
 // the stored one was verified when it was stored and is only decoded.
-func (s *ReceiptStore) ingest(envs [][]byte) ([]ingested, error) {
+func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) error) ([]ingested, error) {
 	out := make([]ingested, len(envs))
 	payloads := make([][]byte, len(envs))
 	ids := make([]string, 0, len(envs))
@@ -155,6 +173,9 @@ func (s *ReceiptStore) ingest(envs [][]byte) ([]ingested, error) {
 		}
 		if known != nil && bytes.Equal(known, env) {
 			o.r, o.err = decodeStored(o.id, env)
+			if o.err == nil && check != nil {
+				o.err = check(i, o.id, o.r)
+			}
 			continue
 		}
 		r, payload, err := openReceipt(env)
@@ -166,6 +187,12 @@ func (s *ReceiptStore) ingest(envs [][]byte) ([]ingested, error) {
 			// Unreachable while wire and envelopePayload parse alike.
 			*o = ingested{err: fmt.Errorf("proofs: open receipt: payload found twice: %w", wire.ErrBadEnvelope)}
 			continue
+		}
+		if check != nil {
+			if err := check(i, o.id, r); err != nil {
+				*o = ingested{err: err}
+				continue
+			}
 		}
 		o.r = r
 		if known != nil {

@@ -193,7 +193,7 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 	if s.cfg.Edge && (since == 0 || since == 2) && s.wasUp(ended) {
 		s.publishReport(ctx, ended)
 	}
-	if s.cfg.Edge && !s.cfg.Keeper && since == s.cfg.Grace+s.cfg.LeaderTimeout && s.cfg.CatchUp != nil && s.cfg.Registry != nil {
+	if s.cfg.Edge && !s.cfg.Keeper && since == s.cfg.Grace && s.cfg.CatchUp != nil && s.cfg.Registry != nil {
 		// An edge fetches the receipts about it that gossip did not bring.
 		wg.Go(func() {
 			keepers, err := s.cfg.Registry(ctx, ended)
@@ -209,7 +209,9 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 			}
 		})
 	}
-	if s.cfg.Keeper && since == s.cfg.Grace {
+	// From the grace on rather than at it: a round whose beacon never
+	// came must not leave the epoch unsettled.
+	if s.cfg.Keeper && since >= s.cfg.Grace {
 		s.mu.Lock()
 		busy := s.settling[ended]
 		s.settling[ended] = true
@@ -322,6 +324,13 @@ func (s *Settler) settle(ctx context.Context, epoch uint64, b beacon.Beacon) {
 	if err != nil {
 		s.log.Warn("no keeper registry: epoch not settled here", "epoch", epoch, "err", err)
 		return
+	}
+	// Every keeper draws from the same round, the grace's end, even one
+	// that reached this point later.
+	if draw := s.cfg.Params.FirstRound(epoch+1) + s.cfg.Grace; b.Round != draw {
+		if db, err := s.cfg.Beacon.Get(ctx, draw); err == nil {
+			b = db
+		}
 	}
 	leaders := Leaders(b, epoch, keepers)
 	var others []peer.ID

@@ -114,7 +114,7 @@ type keeperNet struct {
 
 const testEpoch = 40
 
-func newKeeperNet(t *testing.T, n int) *keeperNet {
+func newKeeperNet(t testing.TB, n int) *keeperNet {
 	t.Helper()
 	signer := beacon.DevnetSigner()
 	kn := &keeperNet{
@@ -211,7 +211,7 @@ func (kn *keeperNet) index(id peer.ID) int {
 
 // receipts seals n receipts of testEpoch by the net's keepers about a few
 // edges, one in seven of them fails.
-func (kn *keeperNet) receipts(t *testing.T, n int) [][]byte {
+func (kn *keeperNet) receipts(t testing.TB, n int) [][]byte {
 	t.Helper()
 	var edges []peer.ID
 	for i := range 5 {
@@ -427,4 +427,53 @@ func firstCID(t *testing.T, rs *proofs.ReceiptStore) cid.Cid {
 		t.Fatal(fmt.Sprint("no receipts: ", err))
 	}
 	return ids[0]
+}
+
+// TestNextLeaderProposes: when the drawn leader is down, the next keeper
+// of the draw proposes after the leader's timeout, and the batch passes
+// with the three keepers left.
+func TestNextLeaderProposes(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	envs := kn.receipts(t, 100)
+	for _, rs := range kn.stores {
+		if _, err := rs.PutBatch(envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	b, err := kn.beacon.Get(ctx, kn.params.FirstRound(testEpoch+1)+3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registry []challenge.Keeper
+	for _, id := range kn.ids {
+		registry = append(registry, challenge.Keeper{ID: id, Stake: 100})
+	}
+	leaders := Leaders(b, testEpoch, registry)
+	var settling sync.WaitGroup
+	for i, s := range kn.settlers {
+		if kn.ids[i] == leaders[0] {
+			continue // the leader is down
+		}
+		s.cfg.LeaderTimeout = 1
+		wg.Go(func() { s.Run(ctx) })
+		settling.Go(func() { s.settle(ctx, testEpoch, b) })
+	}
+	rec := waitBatch(t, kn.ledger, testEpoch)
+	// Each keeper's turn comes and goes (a second per rank here).
+	settling.Wait()
+	signers, _ := rec.Signed.Signers()
+	for _, s := range signers {
+		if s == leaders[0] {
+			t.Fatal("the downed leader signed")
+		}
+	}
+	if got := kn.settlers[kn.index(leaders[1])].Stats().Proposed; got != 1 {
+		t.Errorf("the second of the draw proposed %d times, want 1", got)
+	}
+	if got := kn.settlers[kn.index(leaders[2])].Stats().Proposed; got != 0 {
+		t.Errorf("the third of the draw proposed %d times, want 0: the batch was in before its turn", got)
+	}
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,40 +25,7 @@ func TestDevnetChallenges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet for a minute or two; skipped in -short mode")
 	}
-	dir := t.TempDir()
-	devnet := exec.Command(binary, "devnet", "--nodes", "6", "--dir", dir)
-	out, err := devnet.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := devnet.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		devnet.Process.Signal(syscall.SIGTERM)
-		devnet.Wait()
-		if t.Failed() {
-			for _, n := range []string{"node-1", "node-5"} {
-				logText, _ := os.ReadFile(filepath.Join(dir, n, "node.log"))
-				lines := strings.Split(string(logText), "\n")
-				t.Logf("last lines of %s/node.log:\n%s", n, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-			}
-		}
-	})
-	running := make(chan struct{})
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			if strings.Contains(s.Text(), "devnet running") {
-				close(running)
-			}
-		}
-	}()
-	select {
-	case <-running:
-	case <-time.After(90 * time.Second):
-		t.Fatal("devnet not running within 90s")
-	}
+	dir := startDevnet(t, []int{1, 5}, "--nodes", "6")
 
 	keeper := filepath.Join(dir, "node-1")
 	receipts := func(args ...string) []proofs.ReceiptJSON {
@@ -74,17 +39,6 @@ func TestDevnetChallenges(t *testing.T) {
 		}
 		return list
 	}
-	waitFor := func(what string, timeout time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s", what, timeout)
-			}
-			time.Sleep(time.Second)
-		}
-	}
-
 	// Pass receipts of liveness challenges reach the keeper.
 	idOf := func(i int) string {
 		_, stdout, _ := aropeer(t, nil, "id", "--datadir", filepath.Join(dir, fmt.Sprintf("node-%d", i)))
@@ -92,7 +46,7 @@ func TestDevnetChallenges(t *testing.T) {
 	}
 	victim := idOf(5)
 	var issuer string
-	waitFor("a liveness pass of the victim edge on the keeper", 2*time.Minute, func() bool {
+	waitFor(t, "a liveness pass of the victim edge on the keeper", 2*time.Minute, func() bool {
 		for _, r := range receipts("--edge", victim) {
 			if r.Outcome == "pass" && r.Kind == "liveness" {
 				issuer = r.Keeper
@@ -138,7 +92,7 @@ func TestDevnetChallenges(t *testing.T) {
 			t.Logf("receipts of the killed edge:\n%s", strings.Join(seen, "\n"))
 		}
 	})
-	waitFor("timeouts and then a fail for the killed edge", 2*time.Minute, func() bool {
+	waitFor(t, "timeouts and then a fail for the killed edge", 2*time.Minute, func() bool {
 		timeout, fail := false, false
 		seen = seen[:0]
 		for _, r := range receipts("--edge", victim) {

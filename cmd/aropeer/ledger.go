@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -169,20 +170,24 @@ func newLedgerVerifyCmd() *cobra.Command {
 }
 
 func newReportCmd() *cobra.Command {
-	var dataDir, epoch string
+	var dataDir, epoch, edge string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Show an edge's epoch: claimed, verified, earned, and every failed challenge",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := node.ReportPath
+			q := url.Values{}
 			if epoch != "" {
 				if _, err := strconv.ParseUint(epoch, 10, 64); err != nil {
 					return exitCode(2, fmt.Errorf("epoch %q: want a number", epoch))
 				}
-				path += "?epoch=" + epoch
+				q.Set("epoch", epoch)
 			}
+			if edge != "" {
+				q.Set("edge", edge)
+			}
+			path := node.ReportPath + "?" + q.Encode()
 			var r node.ReportJSON
 			if err := getFromNode(cmd, dataDir, path, &r); err != nil {
 				return err
@@ -195,6 +200,7 @@ func newReportCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "datadir", defaultDataDir(), "data directory")
 	cmd.Flags().StringVar(&epoch, "epoch", "", "epoch to report (default: the latest settled one)")
+	cmd.Flags().StringVar(&edge, "edge", "", "edge to report (default: this node, if an edge; required on a keeper)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
