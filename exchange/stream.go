@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/aropeer/aropeer/wire"
 )
 
 // ServiceName is the resource manager service of the protocol's streams.
@@ -17,16 +19,7 @@ const ServiceName = "aro.receipts"
 // goroutine outlives the caller.
 func watch(ctx context.Context, s network.Stream) (deadline time.Time, done func()) {
 	deadline, _ = ctx.Deadline()
-	reset := make(chan struct{})
-	stopReset := context.AfterFunc(ctx, func() {
-		_ = s.Reset()
-		close(reset)
-	})
-	return deadline, func() {
-		if !stopReset() {
-			<-reset
-		}
-	}
+	return deadline, wire.ResetOnDone(ctx, s)
 }
 
 // attach sets the service of s, so the resource manager accounts for the

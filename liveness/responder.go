@@ -72,7 +72,7 @@ func (r *Responder) serve(ctx context.Context, c proofs.Challenge, s network.Str
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	stop := resetOnDone(ctx, s)
+	stop := wire.ResetOnDone(ctx, s)
 	defer stop()
 	if err := wire.WriteFrame(s, env, deadline); err != nil {
 		return fmt.Errorf("liveness: serve: %w", err)

@@ -1,27 +1,6 @@
 package liveness
 
-import (
-	"context"
-
-	"github.com/libp2p/go-libp2p/core/network"
-)
-
-// resetOnDone resets s when ctx ends, so cancellation stops a read or write
-// that stream deadlines would not (mocknet's streams ignore deadlines
-// altogether). The returned stop ends the watch and, if the reset already
-// began, waits for it, so no goroutine outlives the caller.
-func resetOnDone(ctx context.Context, s network.Stream) (stop func()) {
-	done := make(chan struct{})
-	stopWatch := context.AfterFunc(ctx, func() {
-		_ = s.Reset()
-		close(done)
-	})
-	return func() {
-		if !stopWatch() {
-			<-done
-		}
-	}
-}
+import "github.com/libp2p/go-libp2p/core/network"
 
 // reserve attaches s to the liveness service and reserves memory for one
 // heartbeat frame, as go-libp2p's ping does, so the resource manager

@@ -79,7 +79,7 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 		return proofs.Outcome{}, errors.New("liveness: verify: opener returned no stream")
 	}
 	start := v.clock.Now()
-	stop := resetOnDone(ctx, s)
+	stop := wire.ResetOnDone(ctx, s)
 	defer stop()
 	release, err := reserve(s)
 	if err != nil {

@@ -108,21 +108,14 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		{config.TopicManifests, TopicSpec{Domain: proofs.ManifestDomain, MaxSize: proofs.MaxManifestSize}, eng.ValidateManifest},
 	}
 	for _, s := range specs {
-		spec := s.domain
-		spec.Name = n.network.Topic(s.kind)
 		validate := s.validate
-		spec.Validate = func(ctx context.Context, m Message) pubsub.ValidationResult {
+		t, err := n.joinTopic(s.kind, s.domain, func(ctx context.Context, m Message) pubsub.ValidationResult {
 			return validate(ctx, m.From, m.Payload, m.Signer)
-		}
-		t, err := n.gossip.Join(spec)
+		})
 		if err != nil {
 			return err
 		}
-		sub, err := t.Subscribe()
-		if err != nil {
-			return fmt.Errorf("node: subscribe %s: %w", spec.Name, err)
-		}
-		topics[s.kind].topic, topics[s.kind].sub = t, sub
+		*topics[s.kind] = *t
 	}
 	n.engine = eng
 	records := &manifestRecords{
@@ -144,6 +137,22 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 	}()
 	return nil
+}
+
+// joinTopic joins the network's topic of kind with spec and validate, and
+// subscribes to it.
+func (n *Node) joinTopic(kind string, spec TopicSpec, validate func(context.Context, Message) pubsub.ValidationResult) (*engineTopic, error) {
+	spec.Name = n.network.Topic(kind)
+	spec.Validate = validate
+	t, err := n.gossip.Join(spec)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("node: subscribe %s: %w", spec.Name, err)
+	}
+	return &engineTopic{topic: t, sub: sub}, nil
 }
 
 // engineTopic gives the engine a topic without it knowing the node.

@@ -163,28 +163,19 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	var topics []*engineTopic
 	join := func(kind string, spec TopicSpec, validate func(context.Context, Message) error) (*engineTopic, error) {
-		spec.Name = n.network.Topic(kind)
-		spec.Validate = func(ctx context.Context, m Message) pubsub.ValidationResult {
-			err := validate(ctx, m)
-			switch {
+		t, err := n.joinTopic(kind, spec, func(ctx context.Context, m Message) pubsub.ValidationResult {
+			switch err := validate(ctx, m); {
 			case err == nil:
 				return pubsub.ValidationAccept
 			case settle.IsUntimely(err):
 				return pubsub.ValidationIgnore
 			}
 			return pubsub.ValidationReject
+		})
+		if err == nil {
+			topics = append(topics, t)
 		}
-		t, err := n.gossip.Join(spec)
-		if err != nil {
-			return nil, err
-		}
-		sub, err := t.Subscribe()
-		if err != nil {
-			return nil, fmt.Errorf("node: subscribe %s: %w", spec.Name, err)
-		}
-		et := &engineTopic{topic: t, sub: sub}
-		topics = append(topics, et)
-		return et, nil
+		return t, err
 	}
 	// The settler validates; it exists once the topics are joined, so the
 	// validators reach it through this variable.

@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -104,3 +106,21 @@ func (c *Conn) WriteFrame(b []byte) error {
 // reset aborts the stream. Its error is dropped: the caller already has
 // the error that made the stream useless.
 func (c *Conn) reset() { _ = c.s.Reset() }
+
+// ResetOnDone resets s when ctx ends, so a timeout or a cancellation
+// stops a read or write that stream deadlines would not (mocknet's
+// streams ignore deadlines altogether). The returned stop ends the watch
+// and, if the reset already began, waits for it, so no goroutine outlives
+// the caller; it may be called more than once.
+func ResetOnDone(ctx context.Context, s interface{ Reset() error }) (stop func()) {
+	done := make(chan struct{})
+	stopWatch := context.AfterFunc(ctx, func() {
+		_ = s.Reset()
+		close(done)
+	})
+	return sync.OnceFunc(func() {
+		if !stopWatch() {
+			<-done
+		}
+	})
+}

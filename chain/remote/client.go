@@ -211,7 +211,7 @@ func (c *Client) exchange(ctx context.Context, op string, req []byte) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	stopWatch := resetOnDone(ctx, s)
+	stopWatch := wire.ResetOnDone(ctx, s)
 	defer stopWatch()
 	deadline, _ := ctx.Deadline()
 	if err := wire.WriteFrame(s, req, deadline); err != nil {

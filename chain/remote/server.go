@@ -91,7 +91,7 @@ func (srv *server) handle(s network.Stream) {
 func (srv *server) serve(s network.Stream) (op string, err error) {
 	ctx, cancel := context.WithTimeout(srv.ctx, srv.timeout)
 	defer cancel()
-	stopWatch := resetOnDone(ctx, s)
+	stopWatch := wire.ResetOnDone(ctx, s)
 	defer stopWatch()
 	// A timeout fires as a reset: report it as one, not as the reset.
 	defer func() {
