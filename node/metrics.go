@@ -27,7 +27,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 		answered: prometheus.NewDesc("aro_challenges_answered_total", "Challenges this edge accepted and answered.", nil, nil),
 		refused:  prometheus.NewDesc("aro_challenges_refused_total", "Challenge streams this edge refused: unscheduled, misdirected or unreadable.", nil, nil),
 		receipts: prometheus.NewDesc("aro_receipts_signed_total", "Receipts this keeper signed, by result.", []string{"result"}, nil),
-		batches:  prometheus.NewDesc("aro_epoch_batches_total", "Epoch batches this keeper proposed, co-signed, refused to co-sign (mismatched), submitted, and saw applied.", []string{"event"}, nil),
+		batches:  prometheus.NewDesc("aro_epoch_batches_total", "Epoch batches this keeper proposed, co-signed, refused to co-sign (mismatched), submitted, saw applied, and equivocations it had slashed (disputed).", []string{"event"}, nil),
 		reports:  prometheus.NewDesc("aro_work_reports_total", "Work Reports this edge published, or this keeper stored.", []string{"event"}, nil),
 	}
 }
@@ -52,7 +52,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s := c.n.settler; s != nil {
 		st := s.Stats()
-		for event, v := range map[string]uint64{"proposed": st.Proposed, "cosigned": st.Cosigned, "mismatched": st.Mismatched, "submitted": st.Submitted, "applied": st.Applied} {
+		for event, v := range map[string]uint64{"proposed": st.Proposed, "cosigned": st.Cosigned, "mismatched": st.Mismatched, "submitted": st.Submitted, "applied": st.Applied, "disputed": st.Disputed} {
 			ch <- prometheus.MustNewConstMetric(c.batches, prometheus.CounterValue, float64(v), event)
 		}
 		ch <- prometheus.MustNewConstMetric(c.reports, prometheus.CounterValue, float64(st.ReportsPublished), "published")

@@ -89,6 +89,7 @@ type Stats struct {
 	ReportsPublished, ReportsStored uint64
 	Proposed, Cosigned, Mismatched  uint64
 	Submitted, Applied              uint64
+	Disputed                        uint64 // equivocations this keeper had slashed
 }
 
 // proposal is one batch and the signatures gathered for it.

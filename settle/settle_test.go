@@ -477,3 +477,64 @@ func TestNextLeaderProposes(t *testing.T) {
 		t.Errorf("the third of the draw proposed %d times, want 0: the batch was in before its turn", got)
 	}
 }
+
+// TestEquivocationDisputed: a keeper that signed two different receipts
+// for one attempt of one challenge is slashed once the epoch's batch,
+// which holds both, is applied.
+func TestEquivocationDisputed(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	envs := kn.receipts(t, 40)
+	// Keeper 2 signs receipt 2 again with another verdict.
+	r, _, err := proofs.OpenReceipt(envs[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Result, r.Reason = proofs.Fail, "changed its mind"
+	twin, _, err := proofs.SealReceipt(kn.keys[2], r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs = append(envs, twin)
+	for _, rs := range kn.stores {
+		if _, err := rs.PutBatch(envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	kn.settlers[0].cosign.Lock()
+	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kn.settlers[0].sign(ctx, b, leaves)
+	kn.settlers[0].cosign.Unlock()
+	waitBatch(t, kn.ledger, testEpoch)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := kn.ledger.Account(ctx, kn.ids[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Slashed > 0 {
+			if a.Slashed != 50 || a.Stake != 50 {
+				t.Errorf("equivocating keeper: stake %d, slashed %d; want 50 and 50", a.Stake, a.Slashed)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the equivocating keeper was never slashed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, i := range []int{0, 1, 3} {
+		if a, _ := kn.ledger.Account(ctx, kn.ids[i]); a.Slashed != 0 {
+			t.Errorf("honest keeper %d slashed %d", i, a.Slashed)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package settle
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/aropeer/aropeer/chain"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// Equivocations finds, among the receipts of epoch's batch that this
+// keeper holds, the keepers that signed two receipts with different
+// content for one attempt of one challenge, and returns a dispute for
+// each such attempt, with both receipts' inclusion proofs.
+func (s *Settler) Equivocations(epoch uint64) ([]chain.Dispute, error) {
+	leaves, err := s.Leaves(epoch)
+	if err != nil {
+		return nil, err
+	}
+	byAttempt := make(map[string][]cid.Cid)
+	var order []string
+	err = s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, func(id cid.Cid, r proofs.Receipt) error {
+		key := string(r.Keeper) + r.Challenge.KeyString() + strconv.FormatUint(uint64(r.Attempt), 10)
+		if byAttempt[key] == nil {
+			order = append(order, key)
+		}
+		byAttempt[key] = append(byAttempt[key], id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []chain.Dispute
+	for _, key := range order {
+		ids := byAttempt[key]
+		if len(ids) < 2 {
+			continue
+		}
+		d := chain.Dispute{Kind: chain.DisputeEquivocation}
+		var found int
+		for _, id := range ids {
+			p, err := proofs.ProveReceipt(leaves, id)
+			if err != nil {
+				continue // came after the batch: not provable
+			}
+			_, env, err := s.cfg.Receipts.Get(id)
+			if err != nil {
+				return nil, err
+			}
+			if found == 0 {
+				d.A, d.ProofA = env, &p
+			} else {
+				d.B, d.ProofB = env, &p
+			}
+			if found++; found == 2 {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// disputeEquivocations submits a dispute for every equivocation in
+// epoch's batch. Every keeper that settled the epoch does so; the ledger
+// slashes once per attempt and refuses the rest, which changes nothing.
+func (s *Settler) disputeEquivocations(ctx context.Context, epoch uint64) {
+	ds, err := s.Equivocations(epoch)
+	if err != nil {
+		s.log.Debug("equivocations not checked", "epoch", epoch, "err", err)
+		return
+	}
+	for _, d := range ds {
+		a, err := s.cfg.Ledger.SubmitDispute(ctx, d)
+		switch {
+		case errors.Is(err, chain.ErrDisputeRefused):
+			s.log.Debug("equivocation dispute refused", "epoch", epoch, "err", err)
+		case err != nil:
+			s.log.Warn("equivocation dispute not submitted", "epoch", epoch, "err", err)
+		default:
+			s.count(func(st *Stats) { st.Disputed++ })
+			s.log.Warn("keeper slashed for equivocation", "keeper", a.ID, "epoch", epoch, "stake_left", a.Stake, "slashed", a.Slashed)
+		}
+	}
+}
