@@ -163,3 +163,57 @@ func FuzzReceiptStorePut(f *testing.F) {
 		}
 	})
 }
+
+func FuzzOpenReport(f *testing.F) {
+	edge := testKey(f, edgeSeed)
+	r := aggReport(f, 3, 1)
+	r.Edge = testID(f, edge)
+	env, _, err := SealReport(edge, r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bare := Report{Network: "devnet", Epoch: 3, Edge: r.Edge, Claims: []Claim{{Offer: Offer{Kind: KindLiveness}, Answered: 4}}}
+	env2, _, err := SealReport(edge, bare)
+	if err != nil {
+		f.Fatal(err)
+	}
+	addSeeds(f, env, env2,
+		sealRaw(f, testKey(f, strangerSeed), ReportDomain, mustMarshal(f, bare)),
+		sealRaw(f, edge, ReportDomain, nonCanonical(f, bare)),
+		sealRaw(f, edge, ReceiptDomain, mustMarshal(f, bare)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, id, err := OpenReport(data)
+		if err != nil {
+			if !reflect.DeepEqual(got, Report{}) || id.Defined() {
+				t.Fatalf("failed (%v) but returned %+v, %s", err, got, id)
+			}
+			return
+		}
+		checkOpened(t, data, got, id)
+	})
+}
+
+// FuzzBatchSignature feeds network bytes to what a keeper does with a
+// gossiped batch signature: open it, decode the batch, validate it and
+// count its signer. Whatever passes must be a batch its signer signed.
+func FuzzBatchSignature(f *testing.F) {
+	keys, _ := batchKeepers(f)
+	b := testBatch(f, 5)
+	for _, env := range signAll(f, b, keys[:2]...) {
+		addSeeds(f, env)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		payload, signer, err := wire.Open(data, BatchDomain, MaxBatchSize)
+		if err != nil {
+			return
+		}
+		var got Batch
+		if err := wire.Unmarshal(payload, &got, MaxBatchSize); err != nil || got.Validate() != nil {
+			return
+		}
+		signers, err := SignedBatch{Batch: got, Signatures: [][]byte{data}}.Signers()
+		if err != nil || len(signers) != 1 || signers[0] != signer {
+			t.Fatalf("a valid batch signed by %s counts signers %v (%v)", signer, signers, err)
+		}
+	})
+}
