@@ -102,13 +102,26 @@ func newLedgerBatchCmd() *cobra.Command {
 	var dataDir string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "batch EPOCH",
-		Short: "Show the batch applied for an epoch: root, results, signers",
+		Use:   "batch EPOCH|latest",
+		Short: "Show the batch applied for an epoch (or the latest): root, results, signers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			epoch, err := strconv.ParseUint(args[0], 10, 64)
-			if err != nil {
-				return exitCode(2, fmt.Errorf("epoch %q: want a number", args[0]))
+			var epoch uint64
+			if args[0] == "latest" {
+				var st node.LedgerStatus
+				if err := getFromNode(cmd, dataDir, node.LedgerPath, &st); err != nil {
+					return err
+				}
+				if st.LastBatch == nil {
+					return fmt.Errorf("no batch on the ledger yet (current epoch %d)", st.Epoch)
+				}
+				epoch = *st.LastBatch
+			} else {
+				e, err := strconv.ParseUint(args[0], 10, 64)
+				if err != nil {
+					return exitCode(2, fmt.Errorf("epoch %q: want a number or latest", args[0]))
+				}
+				epoch = e
 			}
 			var b node.BatchJSON
 			if err := getFromNode(cmd, dataDir, node.LedgerBatchPath+strconv.FormatUint(epoch, 10), &b); err != nil {
