@@ -41,6 +41,10 @@ type Rates struct {
 	// MinShare, in ppm, makes a passed challenge of a measured kind a fail
 	// when its measurement is below this share of the edge's claim.
 	MinShare uint64
+	// PenaltyPerFault is the cost, per epoch, of each piece the edge's
+	// report declares faulty: less than a failed challenge, so that an
+	// edge that owns up to a loss loses less than one that hides it.
+	PenaltyPerFault uint64
 }
 
 // Reputation is an edge's beta reputation (Storj's audit reputation): per
@@ -112,6 +116,9 @@ type KindResult struct {
 	// It is 0 without a claim in the edge's report or without a decided
 	// challenge: nothing is confirmed then.
 	Verified uint64 `cbor:"verified"`
+	// Faults counts the pieces the edge's report declares faulty: each
+	// costs Rates.PenaltyPerFault, less than failing its challenges.
+	Faults uint64 `cbor:"faults,omitempty"`
 }
 
 // EdgeResult is an edge's verified workload in an epoch.
@@ -239,7 +246,13 @@ func Aggregate(epoch uint64, receipts []Receipt, reports []Report, prev map[peer
 			claims = make(map[Kind]Offer, len(s.report.Claims))
 			for _, c := range s.report.Claims {
 				claims[c.Offer.Kind] = c.Offer
-				kind(c.Offer.Kind)
+				kr := kind(c.Offer.Kind)
+				for _, p := range c.Offer.Pieces {
+					if p.Faulty {
+						kr.Faults++
+						res.Penalty = satAdd(res.Penalty, rates.PenaltyPerFault)
+					}
+				}
 			}
 		}
 

@@ -167,7 +167,7 @@ func TestAggregateDeterministic(t *testing.T) {
 		want KindResult
 	}{
 		{KindLiveness, KindResult{Kind: KindLiveness, Challenges: 2, Passes: 1, Fails: 1, Verified: 500_000}},
-		{KindStorage, KindResult{Kind: KindStorage, Challenges: 2, Passes: 1, Fails: 1, Verified: 512 << 20}},
+		{KindStorage, KindResult{Kind: KindStorage, Challenges: 2, Passes: 1, Fails: 1, Verified: 512 << 20, Faults: 1}},
 		// 300 is under half of the 1000 claimed: a fail. The median of
 		// the three passes is 800.
 		{KindBandwidth, KindResult{Kind: KindBandwidth, Challenges: 3, Passes: 2, Fails: 1, Verified: 800}},
@@ -322,10 +322,10 @@ func TestAggregateVerified(t *testing.T) {
 		{"no report, no claim", bw(700, 900, 800), false, 500_000, KindBandwidth,
 			KindResult{Kind: KindBandwidth, Challenges: 3, Passes: 3}},
 		{"storage all passed", []rc{{10, KindStorage, 301, 0, Pass, -1}, {11, KindStorage, 302, 0, Pass, -1}}, true, 0, KindStorage,
-			KindResult{Kind: KindStorage, Challenges: 2, Passes: 2, Verified: 1 << 30}},
+			KindResult{Kind: KindStorage, Challenges: 2, Passes: 2, Verified: 1 << 30, Faults: 1}},
 		{"storage a quarter failed", []rc{{10, KindStorage, 301, 0, Pass, -1}, {11, KindStorage, 302, 0, Pass, -1},
 			{12, KindStorage, 303, 0, Pass, -1}, {10, KindStorage, 304, 0, Fail, -1}}, true, 0, KindStorage,
-			KindResult{Kind: KindStorage, Challenges: 4, Passes: 3, Fails: 1, Verified: 3 << 28}},
+			KindResult{Kind: KindStorage, Challenges: 4, Passes: 3, Fails: 1, Verified: 3 << 28, Faults: 1}},
 		{"compute all passed", []rc{{10, KindCompute, 301, 0, Pass, -1}}, true, 0, KindCompute,
 			KindResult{Kind: KindCompute, Challenges: 1, Passes: 1, Verified: 660_000}},
 		{"compute one failed", []rc{{10, KindCompute, 301, 0, Pass, -1}, {11, KindCompute, 302, 0, Fail, -1}}, true, 0, KindCompute,
@@ -445,5 +445,33 @@ func TestAggregateIgnores(t *testing.T) {
 	rs := Aggregate(1, epochReceipts(t, 1, 80, 3, 0), nil, nil, rates)
 	if rs[0].Reward != ^uint64(0) {
 		t.Fatalf("reward %d, want saturated", rs[0].Reward)
+	}
+}
+
+// TestAggregateDeclaredFault: each piece a report declares faulty costs
+// PenaltyPerFault once an epoch, less than the failed challenges hiding
+// the loss costs.
+func TestAggregateDeclaredFault(t *testing.T) {
+	rates := testRates()
+	rates.PenaltyPerFault = 5
+	const declarer, hider = 40, 41
+	declared := aggReport(t, 3, declarer) // its third piece is declared faulty
+	hidden := aggReport(t, 3, hider)
+	for i := range hidden.Claims {
+		for j := range hidden.Claims[i].Offer.Pieces {
+			hidden.Claims[i].Offer.Pieces[j].Faulty = false
+		}
+	}
+	receipts := append(epochReceipts(t, 3, declarer, 10, 0), epochReceipts(t, 3, hider, 10, 5)...)
+	rs := Aggregate(3, receipts, []Report{declared, hidden}, nil, rates)
+	d, h := resultOf(t, rs, aggID(t, declarer)), resultOf(t, rs, aggID(t, hider))
+	if got := kindResult(t, d, KindStorage).Faults; got != 1 {
+		t.Errorf("declarer: %d faults, want 1", got)
+	}
+	if d.Penalty != 5 {
+		t.Errorf("declarer's penalty %d, want one fault's 5", d.Penalty)
+	}
+	if h.Penalty <= d.Penalty {
+		t.Errorf("hiding the loss costs %d, declaring it %d: want hiding to cost more", h.Penalty, d.Penalty)
 	}
 }

@@ -30,6 +30,9 @@ type Challenge struct {
 	// challenge's parameters (nonce, leaf indices, matrix seed) derive
 	// from it.
 	Seed []byte `cbor:"seed"`
+	// Piece is, for a storage challenge, the piece it names (PickPiece
+	// from the seed) with its padded size; nil for other kinds.
+	Piece *Piece `cbor:"piece,omitempty"`
 }
 
 // ID names the challenge independently of its attempt: every retry of a

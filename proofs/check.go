@@ -158,6 +158,16 @@ func (c Challenge) Validate() error {
 	if len(c.Seed) != SeedSize {
 		return invalid("challenge", fmt.Errorf("seed of %d bytes, want %d", len(c.Seed), SeedSize))
 	}
+	switch {
+	case c.Kind == KindStorage && c.Piece == nil:
+		return invalid("challenge", errors.New("storage challenge without a piece"))
+	case c.Kind != KindStorage && c.Piece != nil:
+		return invalid("challenge", fmt.Errorf("%s challenge names a piece", c.Kind))
+	case c.Piece != nil:
+		if err := checkPiece(c.Piece); err != nil {
+			return invalid("challenge", err)
+		}
+	}
 	return nil
 }
 

@@ -62,6 +62,7 @@ func testChallenge(t testing.TB) Challenge {
 		Kind:    KindStorage,
 		Attempt: 1,
 		Seed:    bytes.Repeat([]byte{0xab}, SeedSize),
+		Piece:   &Piece{CID: pieceCID(t, 9), Size: 1 << 20},
 	}
 }
 
@@ -187,6 +188,12 @@ func TestChallengeValidate(t *testing.T) {
 		{"short seed", func(c *Challenge) { c.Seed = c.Seed[:31] }, false},
 		{"long seed", func(c *Challenge) { c.Seed = append(c.Seed, 0) }, false},
 		{"no seed", func(c *Challenge) { c.Seed = nil }, false},
+		{"storage without a piece", func(c *Challenge) { c.Piece = nil }, false},
+		{"liveness naming a piece", func(c *Challenge) { c.Kind = KindLiveness }, false},
+		{"liveness", func(c *Challenge) { c.Kind, c.Piece = KindLiveness, nil }, true},
+		{"faulty piece", func(c *Challenge) { c.Piece.Faulty = true }, false},
+		{"piece of odd size", func(c *Challenge) { c.Piece.Size = 1000 }, false},
+		{"piece not a piece CID", func(c *Challenge) { c.Piece.CID = wireCID(t) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -419,4 +426,10 @@ func TestReceiptReplay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wireCID is a dag-cbor CID, not a piece CID.
+func wireCID(t testing.TB) cid.Cid {
+	t.Helper()
+	return wire.CIDOf([]byte("not a piece"))
 }

@@ -55,7 +55,7 @@ func FuzzOpenChallenge(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c.Attempt, c.Kind, c.Network = 0, KindCompute, "a"
+	c.Attempt, c.Kind, c.Network, c.Piece = 0, KindCompute, "a", nil
 	env2, _, err := SealChallenge(keeper, c)
 	if err != nil {
 		f.Fatal(err)

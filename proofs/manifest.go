@@ -3,6 +3,8 @@ package proofs
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -85,6 +87,50 @@ type Piece struct {
 	// Faulty declares the piece lost: it is not challenged and earns
 	// nothing, but declaring it costs less than failing its challenges.
 	Faulty bool `cbor:"faulty,omitempty"`
+	// FaultRound is the round in which the edge declared the fault; the
+	// declaration excuses challenges from two rounds later on (FaultFrom),
+	// never a round whose randomness the edge could have seen before it.
+	// 0 with Faulty means declared at the start: never challenged.
+	FaultRound uint64 `cbor:"fault_round,omitempty"`
+}
+
+// FaultFrom is the first round a fault declared in round r excuses: the
+// declaration must reach the keepers before that round's beacon, so it
+// cannot be made after seeing the challenge it would excuse.
+func FaultFrom(r uint64) uint64 {
+	if r == 0 {
+		return 0
+	}
+	return r + 2
+}
+
+// ExcusedIn reports whether the piece is not challenged in round.
+func (p Piece) ExcusedIn(round uint64) bool {
+	return p.Faulty && round >= FaultFrom(p.FaultRound)
+}
+
+// Eligible returns the offer's pieces that may be challenged in round, in
+// their order: those not excused by a declared fault.
+func (o Offer) Eligible(round uint64) []Piece {
+	out := make([]Piece, 0, len(o.Pieces))
+	for _, p := range o.Pieces {
+		if !p.ExcusedIn(round) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PickPiece is the piece a storage challenge of seed names among the
+// offer's pieces eligible in round: every peer picks the same one.
+func PickPiece(seed []byte, o Offer, round uint64) (Piece, bool) {
+	eligible := o.Eligible(round)
+	if len(eligible) == 0 {
+		return Piece{}, false
+	}
+	h := sha256.Sum256(append([]byte("aro/storage/piece"), seed...))
+	i := binary.BigEndian.Uint64(h[:8]) % uint64(len(eligible))
+	return Piece{CID: eligible[i].CID, Size: eligible[i].Size}, true
 }
 
 // Offer returns the offer of kind k, if the manifest has one. (The method
@@ -202,8 +248,19 @@ func checkPieces(pieces []Piece) error {
 		if i > 0 && bytes.Compare(pieces[i-1].CID.Bytes(), p.CID.Bytes()) >= 0 {
 			return fmt.Errorf("piece %s: pieces must be sorted by CID bytes, each once", p.CID)
 		}
+		if p.FaultRound != 0 && !p.Faulty {
+			return fmt.Errorf("piece %s: a fault round without a fault", p.CID)
+		}
 	}
 	return nil
+}
+
+// checkPiece checks the one piece a storage challenge names.
+func checkPiece(p *Piece) error {
+	if p.Faulty || p.FaultRound != 0 {
+		return fmt.Errorf("challenged piece %s declared faulty", p.CID)
+	}
+	return checkPieces([]Piece{*p})
 }
 
 // SealManifest validates m, checks that key is m.Edge's, and signs it.

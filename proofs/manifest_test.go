@@ -210,3 +210,45 @@ func TestManifestSealOpenRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestPieceEligibility: a declared fault excuses its piece from two
+// rounds after the declaration on, never the rounds before; a fault
+// declared at the start excuses it always; PickPiece picks only among
+// eligible pieces, the same one for the same seed.
+func TestPieceEligibility(t *testing.T) {
+	o := Offer{Kind: KindStorage, Pieces: []Piece{
+		{CID: pieceCID(t, 1), Size: 1 << 20},
+		{CID: pieceCID(t, 2), Size: 1 << 20, Faulty: true, FaultRound: 100},
+		{CID: pieceCID(t, 3), Size: 1 << 20, Faulty: true},
+	}}
+	for round, want := range map[uint64]int{99: 2, 100: 2, 101: 2, 102: 1, 500: 1} {
+		if got := len(o.Eligible(round)); got != want {
+			t.Errorf("round %d: %d eligible pieces, want %d", round, got, want)
+		}
+	}
+	seen := map[cid.Cid]bool{}
+	for i := range 200 {
+		seed := bytes.Repeat([]byte{byte(i)}, SeedSize)
+		p, ok := PickPiece(seed, o, 101)
+		if !ok || p.Faulty || p.FaultRound != 0 {
+			t.Fatalf("round 101, seed %d: picked %+v, %v", i, p, ok)
+		}
+		if p.CID.Equals(pieceCID(t, 3)) {
+			t.Fatal("picked a piece declared faulty from the start")
+		}
+		seen[p.CID] = true
+		if again, _ := PickPiece(seed, o, 101); !again.CID.Equals(p.CID) {
+			t.Fatal("the same seed picks another piece")
+		}
+		if p, _ := PickPiece(seed, o, 102); !p.CID.Equals(pieceCID(t, 1)) {
+			t.Fatalf("round 102 picked %s, excused by then", p.CID)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("before the fault takes effect, %d pieces picked over 200 seeds, want both eligible ones", len(seen))
+	}
+	none := Offer{Kind: KindStorage, Pieces: []Piece{{CID: pieceCID(t, 3), Size: 1 << 20, Faulty: true}}}
+	if _, ok := PickPiece(bytes.Repeat([]byte{1}, SeedSize), none, 5); ok {
+		t.Error("picked a piece from an offer whose pieces are all faulty")
+	}
+}
