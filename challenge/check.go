@@ -74,8 +74,8 @@ func CheckChallenge(c proofs.Challenge, b beacon.Beacon, cs *Committees, manifes
 	if manifest.Edge != c.Edge || manifest.Network != p.Network {
 		return fmt.Errorf("%w: the manifest given is edge %s's on network %q, not edge %s's", ErrNotOffered, manifest.Edge, manifest.Network, c.Edge)
 	}
-	if _, ok := manifest.Offer(c.Kind); !ok {
-		return fmt.Errorf("%w: edge %s's manifest (seq %d) does not offer %q", ErrNotOffered, c.Edge, manifest.Seq, c.Kind)
+	if !offers(manifest, c.Kind, c.Round) {
+		return fmt.Errorf("%w: edge %s's manifest (seq %d) does not offer %q in round %d", ErrNotOffered, c.Edge, manifest.Seq, c.Kind, c.Round)
 	}
 	d, due := IsDue(b, c.Keeper, c.Edge, c.Kind, p)
 	if !due {
@@ -86,6 +86,13 @@ func CheckChallenge(c proofs.Challenge, b beacon.Beacon, cs *Committees, manifes
 	}
 	if !bytes.Equal(c.Seed, d.Seed[:]) {
 		return fmt.Errorf("%w: challenge carries seed %x, round %d derives %x", ErrBadSeed, c.Seed, c.Round, d.Seed)
+	}
+	want, _ := d.Challenge(p.Network, manifest)
+	switch {
+	case (c.Piece == nil) != (want.Piece == nil):
+		return fmt.Errorf("%w: a %s challenge names piece %v, the seed picks %v", ErrBadSeed, c.Kind, c.Piece, want.Piece)
+	case c.Piece != nil && (!c.Piece.CID.Equals(want.Piece.CID) || c.Piece.Size != want.Piece.Size || c.Piece.Faulty || c.Piece.FaultRound != 0):
+		return fmt.Errorf("%w: challenge names piece %s of %d bytes, the seed picks %s of %d among edge %s's (seq %d)", ErrBadSeed, c.Piece.CID, c.Piece.Size, want.Piece.CID, want.Piece.Size, c.Edge, manifest.Seq)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func newCheckFixture(t *testing.T) checkFixture {
 		if due == nil || undue == nil {
 			continue
 		}
-		f := checkFixture{p: p, b: b, cs: cs, m: m, c: due.Challenge(p.Network), unoffered: proofs.KindBandwidth, undue: undue.Challenge(p.Network)}
+		f := checkFixture{p: p, b: b, cs: cs, m: m, c: must(due.Challenge(p.Network, m)), unoffered: proofs.KindBandwidth, undue: must(undue.Challenge(p.Network, m))}
 		for _, k := range p.Keepers {
 			if !cs.Has(edge, k.ID) {
 				f.outsider = k.ID
@@ -124,6 +124,21 @@ func TestCheckChallenge(t *testing.T) {
 		{"no seed", func(c *proofs.Challenge, _ *beacon.Beacon, _ **Committees, _ *proofs.Manifest, _ *uint64) {
 			c.Seed = nil
 		}, ErrBadSeed},
+		{"another piece", func(c *proofs.Challenge, _ *beacon.Beacon, _ **Committees, _ *proofs.Manifest, _ *uint64) {
+			c.Piece = &proofs.Piece{CID: syntheticPiece("not held"), Size: c.Piece.Size}
+		}, ErrBadSeed},
+		{"piece of another size", func(c *proofs.Challenge, _ *beacon.Beacon, _ **Committees, _ *proofs.Manifest, _ *uint64) {
+			c.Piece = &proofs.Piece{CID: c.Piece.CID, Size: 2 * c.Piece.Size}
+		}, ErrBadSeed},
+		{"piece's fault declared two rounds before", func(_ *proofs.Challenge, _ *beacon.Beacon, _ **Committees, m *proofs.Manifest, _ *uint64) {
+			*m = faulted(*m, r-2)
+		}, ErrNotOffered},
+		{"valid: piece's fault declared a round before, too late", func(_ *proofs.Challenge, _ *beacon.Beacon, _ **Committees, m *proofs.Manifest, _ *uint64) {
+			*m = faulted(*m, r-1)
+		}, nil},
+		{"valid: piece's fault declared after the round", func(_ *proofs.Challenge, _ *beacon.Beacon, _ **Committees, m *proofs.Manifest, _ *uint64) {
+			*m = faulted(*m, r+1)
+		}, nil},
 	}
 	sentinels := []error{ErrWrongNetwork, ErrFuture, ErrTooOld, ErrTooManyAttempts, ErrMismatch, ErrNotOnCommittee, ErrNotOffered, ErrNotScheduled, ErrBadSeed}
 	covered := map[error]bool{}
@@ -155,4 +170,27 @@ func TestCheckChallenge(t *testing.T) {
 			t.Errorf("no case for %v", s)
 		}
 	}
+}
+
+// must is a challenge the test knows the schedule can build.
+func must(c proofs.Challenge, ok bool) proofs.Challenge {
+	if !ok {
+		panic("no challenge")
+	}
+	return c
+}
+
+// faulted is m with its storage pieces declared faulty in round.
+func faulted(m proofs.Manifest, round uint64) proofs.Manifest {
+	m.Offers = slices.Clone(m.Offers)
+	for i, o := range m.Offers {
+		if o.Kind == proofs.KindStorage {
+			o.Pieces = slices.Clone(o.Pieces)
+			for j := range o.Pieces {
+				o.Pieces[j].Faulty, o.Pieces[j].FaultRound = true, round
+			}
+			m.Offers[i] = o
+		}
+	}
+	return m
 }

@@ -32,7 +32,9 @@ func (e *Engine) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup)
 		e.mu.Unlock()
 		for _, d := range Schedule(b, cs.forEdges(manifests, version), manifests, e.cfg.Params) {
 			if d.Keeper == e.self {
-				work = append(work, d.Challenge(e.cfg.Params.Network))
+				if c, ok := d.Challenge(e.cfg.Params.Network, manifests[d.Edge]); ok {
+					work = append(work, c)
+				}
 			}
 		}
 	}

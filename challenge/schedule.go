@@ -106,7 +106,7 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 			continue
 		}
 		for j, k := range kinds {
-			if _, ok := m.Offer(k.kind); ok {
+			if offers(m, k.kind, b.Round) {
 				offered[i] |= 1 << j
 			}
 		}
@@ -154,9 +154,11 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 	return out
 }
 
-// Challenge returns the challenge message of d's first attempt.
-func (d Due) Challenge(network string) proofs.Challenge {
-	return proofs.Challenge{
+// Challenge returns the challenge message of d's first attempt; a
+// storage challenge names the piece PickPiece draws from the edge's
+// manifest m, and there is none (false) when no piece is eligible.
+func (d Due) Challenge(network string, m proofs.Manifest) (proofs.Challenge, bool) {
+	c := proofs.Challenge{
 		Network: network,
 		Epoch:   d.Epoch,
 		Round:   d.Round,
@@ -166,4 +168,23 @@ func (d Due) Challenge(network string) proofs.Challenge {
 		Attempt: 0,
 		Seed:    slices.Clone(d.Seed[:]),
 	}
+	if d.Kind == proofs.KindStorage {
+		o, _ := m.Offer(proofs.KindStorage)
+		p, ok := proofs.PickPiece(c.Seed, o, d.Round)
+		if !ok {
+			return proofs.Challenge{}, false
+		}
+		c.Piece = &p
+	}
+	return c, true
+}
+
+// offers reports whether m offers kind k in round: storage only with a
+// piece no declared fault excuses then.
+func offers(m proofs.Manifest, k proofs.Kind, round uint64) bool {
+	o, ok := m.Offer(k)
+	if !ok {
+		return false
+	}
+	return k != proofs.KindStorage || len(o.Eligible(round)) > 0
 }

@@ -3,13 +3,16 @@ package challenge
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/proofs"
@@ -19,10 +22,25 @@ import (
 func manifestOf(network string, edge peer.ID, kinds ...proofs.Kind) proofs.Manifest {
 	m := proofs.Manifest{Network: network, Edge: edge, Seq: 1}
 	for _, k := range kinds {
-		m.Offers = append(m.Offers, proofs.Offer{Kind: k})
+		o := proofs.Offer{Kind: k}
+		if k == proofs.KindStorage {
+			o.Pieces = []proofs.Piece{{CID: syntheticPiece(string(edge)), Size: 1 << 20}}
+		}
+		m.Offers = append(m.Offers, o)
 	}
 	m.Normalize()
 	return m
+}
+
+// syntheticPiece is a well-formed Filecoin piece CID named by label.
+func syntheticPiece(label string) cid.Cid {
+	d := sha256.Sum256([]byte(label))
+	d[31] &= 0x3f
+	mh, err := multihash.Encode(d[:], multihash.SHA2_256_TRUNC254_PADDED)
+	if err != nil {
+		panic(err)
+	}
+	return cid.NewCidV1(cid.FilCommitmentUnsealed, mh)
 }
 
 // names maps synthetic IDs back to their labels, for readable tables.
@@ -272,7 +290,7 @@ func TestIsDueThreshold(t *testing.T) {
 func TestDueChallenge(t *testing.T) {
 	p := validParams()
 	d, _ := IsDue(syntheticBeacon(25), syntheticID("k"), syntheticID("e"), proofs.KindStorage, p)
-	c := d.Challenge("testnet")
+	c := must(d.Challenge("testnet", manifestOf("testnet", d.Edge, proofs.KindStorage)))
 	if c.Network != "testnet" || c.Epoch != 2 || c.Round != 25 || c.Keeper != d.Keeper || c.Edge != d.Edge ||
 		c.Kind != proofs.KindStorage || c.Attempt != 0 || !bytes.Equal(c.Seed, d.Seed[:]) {
 		t.Fatalf("Challenge() = %+v from %+v", c, d)
