@@ -194,3 +194,33 @@ func faulted(m proofs.Manifest, round uint64) proofs.Manifest {
 	}
 	return m
 }
+
+// TestLateFault: a fault declared in the current or the previous round is
+// taken; one declared earlier, or backdated to the start for a piece held
+// healthy, is not; faults already known pass unchanged.
+func TestLateFault(t *testing.T) {
+	old := manifestOf("testnet", syntheticID("edge"), proofs.KindLiveness, proofs.KindStorage)
+	next := func(round uint64) proofs.Manifest {
+		m := faulted(old, round)
+		m.Seq++
+		return m
+	}
+	for _, tc := range []struct {
+		name      string
+		old, next proofs.Manifest
+		now       uint64
+		late      bool
+	}{
+		{"declared this round", old, next(100), 100, false},
+		{"declared the round before", old, next(99), 100, false},
+		{"declared two rounds before", old, next(98), 100, true},
+		{"backdated to the start", old, next(0), 100, true},
+		{"already known", next(50), next(50), 100, false},
+		{"a new piece faulty from the start", manifestOf("testnet", syntheticID("edge"), proofs.KindLiveness), next(0), 100, false},
+	} {
+		err := LateFault(tc.old, tc.next, tc.now)
+		if tc.late != errors.Is(err, ErrLateFault) {
+			t.Errorf("%s: LateFault = %v, want late %v", tc.name, err, tc.late)
+		}
+	}
+}

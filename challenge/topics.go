@@ -79,6 +79,9 @@ func (e *Engine) ValidateManifest(_ context.Context, _ peer.ID, payload []byte, 
 	oldID := e.manifestIDs[m.Edge]
 	e.mu.Unlock()
 	switch {
+	case ok && old.Seq < m.Seq && LateFault(old, m, e.currentRound()) != nil:
+		// Not provably wrong, as it depends on our clock; not kept either.
+		return pubsub.ValidationIgnore
 	case !ok || old.Seq < m.Seq:
 		return pubsub.ValidationAccept
 	case old.Seq > m.Seq:
@@ -105,8 +108,6 @@ func verdict(err error) pubsub.ValidationResult {
 	return pubsub.ValidationReject
 }
 
-// checkReceipt recomputes the challenge a receipt names and checks that
-// the schedule called for it.
 // CheckReceipt checks a receipt obtained outside gossip, such as in a
 // catch-up, as a gossiped one is checked: for a challenge the schedule
 // called for.
@@ -114,6 +115,8 @@ func (e *Engine) CheckReceipt(ctx context.Context, r proofs.Receipt) error {
 	return e.checkReceipt(ctx, r)
 }
 
+// checkReceipt recomputes the challenge a receipt names and checks that
+// the schedule called for it.
 func (e *Engine) checkReceipt(ctx context.Context, r proofs.Receipt) error {
 	c := proofs.Challenge{
 		Network: r.Network, Epoch: r.Epoch, Round: r.Round,
@@ -209,6 +212,14 @@ func (e *Engine) AddManifest(env []byte) error {
 	if m.Network != e.cfg.Params.Network {
 		return fmt.Errorf("challenge: manifest of network %q, not %q", m.Network, e.cfg.Params.Network)
 	}
+	e.mu.Lock()
+	old, ok := e.manifests[m.Edge]
+	e.mu.Unlock()
+	if ok && old.Seq < m.Seq {
+		if err := LateFault(old, m, e.currentRound()); err != nil {
+			return err
+		}
+	}
 	e.keepManifest(m, id)
 	return nil
 }
@@ -223,3 +234,36 @@ func (e *Engine) HasManifest(edge peer.ID) bool {
 
 // ManifestEnvelope returns the edge's own sealed manifest; nil on a keeper.
 func (e *Engine) ManifestEnvelope() []byte { return e.manifestEnv }
+
+// ErrLateFault means a manifest declares a fault in a round already past
+// when it arrives: it would excuse challenges whose randomness the edge
+// had seen.
+var ErrLateFault = errors.New("challenge: fault declared for a round already past")
+
+// LateFault checks the faults next declares that old did not: each must
+// be declared in the round now or the one before (a round of slack for
+// gossip), since it excuses the piece from two rounds after its
+// declaration. A piece old held healthy cannot turn faulty from the start
+// (fault round 0).
+func LateFault(old, next proofs.Manifest, now uint64) error {
+	before := make(map[string]proofs.Piece)
+	if o, ok := old.Offer(proofs.KindStorage); ok {
+		for _, p := range o.Pieces {
+			before[p.CID.KeyString()] = p
+		}
+	}
+	o, _ := next.Offer(proofs.KindStorage)
+	for _, p := range o.Pieces {
+		prev, held := before[p.CID.KeyString()]
+		if !p.Faulty || (prev.Faulty && prev.FaultRound == p.FaultRound) {
+			continue
+		}
+		if p.FaultRound == 0 && held {
+			return fmt.Errorf("%w: piece %s, held healthy, declared faulty from the start", ErrLateFault, p.CID)
+		}
+		if p.FaultRound != 0 && p.FaultRound+1 < now {
+			return fmt.Errorf("%w: piece %s declared faulty in round %d, arrived in round %d", ErrLateFault, p.CID, p.FaultRound, now)
+		}
+	}
+	return nil
+}
