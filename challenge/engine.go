@@ -220,7 +220,7 @@ func (e *Engine) announceDue(round uint64) bool {
 }
 
 func (e *Engine) publishManifest(ctx context.Context) {
-	if err := e.cfg.Topics.Manifests.Publish(ctx, e.manifestEnv); err != nil {
+	if err := e.cfg.Topics.Manifests.Publish(ctx, e.ManifestEnvelope()); err != nil {
 		e.log.Debug("manifest not published", "err", err)
 		return
 	}

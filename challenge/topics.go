@@ -233,7 +233,41 @@ func (e *Engine) HasManifest(edge peer.ID) bool {
 }
 
 // ManifestEnvelope returns the edge's own sealed manifest; nil on a keeper.
-func (e *Engine) ManifestEnvelope() []byte { return e.manifestEnv }
+func (e *Engine) ManifestEnvelope() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.manifestEnv
+}
+
+// Manifest returns the edge's own manifest.
+func (e *Engine) Manifest() proofs.Manifest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.Manifest
+}
+
+// UpdateManifest replaces the edge's own manifest with m, which must have
+// a higher Seq, and publishes it at once: how an edge offers new pieces
+// or declares a fault.
+func (e *Engine) UpdateManifest(ctx context.Context, m proofs.Manifest) error {
+	if !e.cfg.Edge {
+		return errors.New("challenge: only an edge has a manifest")
+	}
+	env, id, err := proofs.SealManifest(e.cfg.Key, m)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if m.Seq <= e.cfg.Manifest.Seq {
+		e.mu.Unlock()
+		return fmt.Errorf("challenge: manifest seq %d does not follow %d", m.Seq, e.cfg.Manifest.Seq)
+	}
+	e.cfg.Manifest, e.manifestEnv = m, env
+	e.mu.Unlock()
+	e.keepManifest(m, id)
+	e.publishManifest(ctx)
+	return nil
+}
 
 // ErrLateFault means a manifest declares a fault in a round already past
 // when it arrives: it would excuse challenges whose randomness the edge

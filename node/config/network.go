@@ -66,6 +66,8 @@ type Network struct {
 	EpochRounds uint64
 	// ChallengeDeadline bounds a challenge from issue to verified answer.
 	ChallengeDeadline time.Duration
+	// StorageLeaves is how many leaves a storage challenge checks.
+	StorageLeaves int
 
 	// Rates price verified work for the epoch batches.
 	Rates proofs.Rates
@@ -108,8 +110,9 @@ func LookupNetwork(name string) (Network, error) {
 			LocalBeacon:       beacon.DevnetSigner,
 			EpochRounds:       30,
 			CommitteeSize:     3,
-			Probability:       map[proofs.Kind]float64{proofs.KindLiveness: 0.1},
-			Deadline:          map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second},
+			Probability:       map[proofs.Kind]float64{proofs.KindLiveness: 0.1, proofs.KindStorage: 0.1},
+			Deadline:          map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second, proofs.KindStorage: 2 * time.Second},
+			StorageLeaves:     16,
 			Retries:           3,
 			Window:            8,
 			ChallengeDeadline: 2 * time.Second,
@@ -119,6 +122,9 @@ func LookupNetwork(name string) (Network, error) {
 				RewardPerPass:  map[proofs.Kind]uint64{proofs.KindLiveness: 10, proofs.KindStorage: 20, proofs.KindBandwidth: 20, proofs.KindCompute: 40},
 				PenaltyPerFail: map[proofs.Kind]uint64{proofs.KindLiveness: 30, proofs.KindStorage: 60, proofs.KindBandwidth: 60, proofs.KindCompute: 120},
 				MinShare:       800_000,
+				// Declaring a lost piece costs a third of failing one
+				// challenge on it.
+				PenaltyPerFault: 20,
 			},
 			KeeperReward:  1,
 			BatchGrace:    10,
