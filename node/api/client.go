@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -115,16 +116,60 @@ func decodeReply(method, path string, b []byte, v any) error {
 
 // do runs one request and returns the body of a 2xx reply.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, accept string) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultClientTimeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, method, path, body, accept)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("api: %s %s: read reply: %w", method, path, err)
+	}
+	if int64(len(b)) > c.maxResponse {
+		return nil, fmt.Errorf("api: %s %s: reply over %d bytes", method, path, c.maxResponse)
+	}
+	return b, nil
+}
+
+// PostStream sends body as JSON to path with the token and calls line for
+// each line of the reply as it arrives: the newline-delimited JSON with
+// which long operations report progress. Only ctx bounds it.
+func (c *Client) PostStream(ctx context.Context, path string, body any, line func([]byte) error) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("api: POST %s: encode request: %w", path, err)
+	}
+	resp, err := c.send(ctx, http.MethodPost, path, bytes.NewReader(b), "application/x-ndjson")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), int(min(c.maxResponse, 16<<20)))
+	for sc.Scan() {
+		if err := line(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("api: POST %s: read reply: %w", path, err)
+	}
+	return nil
+}
+
+// send runs one request and returns a 2xx reply, whose body the caller
+// closes.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, accept string) (*http.Response, error) {
 	if c.addrErr != nil {
 		return nil, c.addrErr
 	}
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("api: %s %q: path must start with /", method, path)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultClientTimeout)
-		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, body)
 	if err != nil {
@@ -149,20 +194,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ac
 		}
 		return nil, fmt.Errorf("api: %s %s on %s: %w", method, path, c.addr, err)
 	}
-	defer resp.Body.Close()
-
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Message: errorMessage(resp.StatusCode, b)}
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("api: %s %s: read reply: %w", method, path, err)
-	}
-	if int64(len(b)) > c.maxResponse {
-		return nil, fmt.Errorf("api: %s %s: reply over %d bytes", method, path, c.maxResponse)
-	}
-	return b, nil
+	return resp, nil
 }
 
 // errorMessage takes the message of a JSON error body, falling back to the
