@@ -118,10 +118,6 @@ func (e *Engine) CheckReceipt(ctx context.Context, r proofs.Receipt) error {
 // checkReceipt recomputes the challenge a receipt names and checks that
 // the schedule called for it.
 func (e *Engine) checkReceipt(ctx context.Context, r proofs.Receipt) error {
-	c := proofs.Challenge{
-		Network: r.Network, Epoch: r.Epoch, Round: r.Round,
-		Keeper: r.Keeper, Edge: r.Edge, Kind: r.Kind, Attempt: r.Attempt,
-	}
 	b, err := e.cfg.Beacon.Get(ctx, r.Round)
 	if err != nil {
 		return err
@@ -130,7 +126,19 @@ func (e *Engine) checkReceipt(ctx context.Context, r proofs.Receipt) error {
 	if !due {
 		return ErrNotScheduled
 	}
-	c.Seed = d.Seed[:]
+	e.mu.Lock()
+	m, ok := e.manifests[r.Edge]
+	e.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: no manifest of %s", ErrNotOffered, r.Edge)
+	}
+	// The challenge as the schedule and the manifest give it: a storage
+	// challenge names its piece, which the receipt does not.
+	c, ok := d.Challenge(e.cfg.Params.Network, m)
+	if !ok {
+		return fmt.Errorf("%w: edge %s has no %s to challenge in round %d", ErrNotOffered, r.Edge, r.Kind, r.Round)
+	}
+	c.Epoch, c.Attempt = r.Epoch, r.Attempt
 	if err := e.check(ctx, c); err != nil && !errors.Is(err, ErrTooOld) {
 		// A receipt may arrive after its challenge's window closed.
 		return err
