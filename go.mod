@@ -9,6 +9,7 @@ require (
 	github.com/drand/go-clients v0.2.2
 	github.com/drand/kyber v1.3.1
 	github.com/drand/kyber-bls12381 v0.3.3
+	github.com/filecoin-project/go-fil-commp-hashhash v0.2.0
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/ipfs/go-cid v0.6.2
 	github.com/kilic/bls12-381 v0.1.0
@@ -149,6 +150,7 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
+	golang.org/x/xerrors v0.0.0-20240903120638-7835f813f4da // indirect
 	gonum.org/v1/gonum v0.17.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261019180522-ce908d29299b // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
