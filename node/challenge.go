@@ -14,6 +14,7 @@ import (
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/storage"
 )
 
 // challengeParams maps the network's parameters onto the engine's, with
@@ -41,16 +42,37 @@ func (n *Node) challengeParams() (challenge.Params, error) {
 	return p, p.Validate()
 }
 
-// manifest is the edge's manifest: liveness and the kinds its config
-// offers. Its sequence number is the start time, so a restarted edge's
-// manifest replaces the one before.
-func (n *Node) manifest() proofs.Manifest {
-	return proofs.Manifest{
+// manifest is the edge's manifest at start: liveness and the kinds its
+// config offers. Its sequence number is the start time, so a restarted
+// edge's manifest replaces the one before.
+func (n *Node) manifest() (proofs.Manifest, error) {
+	if err := n.restampFaults(); err != nil {
+		return proofs.Manifest{}, err
+	}
+	m, err := n.buildManifest()
+	m.Seq = uint64(n.started.UnixNano())
+	return m, err
+}
+
+// buildManifest is the edge's manifest of now, without a sequence number:
+// liveness, and storage when it holds pieces.
+func (n *Node) buildManifest() (proofs.Manifest, error) {
+	m := proofs.Manifest{
 		Network: n.network.Name,
 		Edge:    n.host.ID(),
-		Seq:     uint64(n.started.UnixNano()),
 		Offers:  []proofs.Offer{{Kind: proofs.KindLiveness}},
 	}
+	if n.pieces != nil {
+		o, ok, err := n.storageOffer()
+		if err != nil {
+			return m, err
+		}
+		if ok {
+			m.Offers = append(m.Offers, o)
+		}
+	}
+	m.Normalize()
+	return m, nil
 }
 
 // startChallenges runs the challenge engine on keepers and edges.
@@ -58,6 +80,13 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	keeper, edge := n.cfg.HasRole(config.RoleKeeper), n.cfg.HasRole(config.RoleEdge)
 	if !keeper && !edge {
 		return nil
+	}
+	manifest, err := n.manifest()
+	if err != nil {
+		return err
+	}
+	if n.pieces != nil && len(manifest.Offers) == 1 {
+		n.log.Warn("storage offered but no piece held: add one with aropeer store add FILE")
 	}
 	params, err := n.challengeParams()
 	if len(params.Keepers) == 0 {
@@ -88,9 +117,9 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		Receipts:   n.receipts,
 		Keeper:     keeper,
 		Edge:       edge,
-		Manifest:   n.manifest(),
-		Verifiers:  []proofs.Verifier{liveness.NewVerifier()},
-		Responders: []proofs.Responder{liveness.NewResponder(n.key)},
+		Manifest:   manifest,
+		Verifiers:  []proofs.Verifier{liveness.NewVerifier(), storage.NewVerifier(n.network.StorageLeaves)},
+		Responders: n.responders(ctx),
 		Log:        n.baseLog,
 		Clock:      n.clock,
 		Registry:   registryFunc(n.keepers),
@@ -171,6 +200,16 @@ func (t *engineTopic) Next(ctx context.Context) (challenge.Message, error) {
 		return challenge.Message{}, err
 	}
 	return challenge.Message{Payload: m.Payload, Signer: m.Signer, Envelope: m.Envelope}, nil
+}
+
+// responders are the kinds this node answers: liveness always, storage
+// when it keeps pieces.
+func (n *Node) responders(ctx context.Context) []proofs.Responder {
+	rs := []proofs.Responder{liveness.NewResponder(n.key)}
+	if n.pieces != nil {
+		rs = append(rs, n.storageResponder(ctx))
+	}
+	return rs
 }
 
 // registryFunc gives the engine the ledger's keepers, or none without a

@@ -29,6 +29,7 @@ import (
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/settle"
+	"github.com/aropeer/aropeer/storage/pieces"
 	"github.com/aropeer/aropeer/store"
 )
 
@@ -64,6 +65,9 @@ type Node struct {
 	local    *local.Ledger     // on the sequencer
 	keepers  *registry         // the ledger's keepers, if there is a ledger
 	settler  *settle.Settler   // on keepers and edges
+	pieces   *pieces.Store     // on edges offering storage
+
+	manifestMu sync.Mutex // one manifest update at a time
 
 	ready   chan struct{}
 	started time.Time
@@ -298,6 +302,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	n.receipts = proofs.NewReceiptStore(n.db)
 	n.reports = proofs.NewReportStore(n.db)
+	if err := n.openPieces(); err != nil {
+		return err
+	}
 	if err := n.openLedger(); err != nil {
 		return err
 	}
@@ -366,6 +373,10 @@ func (n *Node) startAPI(ctx context.Context, wg *sync.WaitGroup, failed chan<- e
 	srv.Handle("GET "+LedgerVerifyPath, n.ledgerVerifyHandler())
 	srv.Handle("GET "+ReportPath, n.reportHandler())
 	srv.Handle("GET "+ProofPath+"{cid}", n.proofHandler())
+	srv.Handle("GET "+PiecesPath, n.listPiecesHandler())
+	srv.HandleMutating("POST "+PiecesPath, n.addPieceHandler())
+	srv.HandleMutating("DELETE "+PiecesPath+"/{cid}", n.removePieceHandler())
+	srv.HandleMutating("POST "+VerifyPiecesPath, n.verifyPiecesHandler())
 	n.api = srv
 	wg.Add(1)
 	go func() {

@@ -152,7 +152,7 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 		Registry:      reg,
 		Keeper:        keeper,
 		Edge:          edge,
-		Offers:        n.manifest().Offers,
+		Offers:        func() []proofs.Offer { return n.engine.Manifest().Offers },
 		Answered:      n.engine.Answered,
 		Log:           n.baseLog,
 	}

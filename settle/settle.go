@@ -53,8 +53,8 @@ type Config struct {
 	BatchTopic, ReportTopic challenge.Topic
 
 	Keeper, Edge bool
-	// Offers are the edge's manifest offers, its claims.
-	Offers []proofs.Offer
+	// Offers gives the edge's manifest offers of now, its claims.
+	Offers func() []proofs.Offer
 	// Answered counts what the edge answered in an epoch.
 	Answered func(epoch uint64) map[proofs.Kind]uint64
 	// CatchUp fetches from peers the receipts and reports of epoch this
@@ -106,8 +106,8 @@ func New(cfg Config) (*Settler, error) {
 	if cfg.Keeper && (cfg.Ledger == nil || cfg.Registry == nil || cfg.BatchTopic == nil) {
 		return nil, errors.New("settle: a keeper needs a ledger, a registry and the batch topic")
 	}
-	if cfg.Edge && (cfg.ReportTopic == nil || cfg.Answered == nil) {
-		return nil, errors.New("settle: an edge needs the report topic and its answered counts")
+	if cfg.Edge && (cfg.ReportTopic == nil || cfg.Answered == nil || cfg.Offers == nil) {
+		return nil, errors.New("settle: an edge needs the report topic, its offers and its answered counts")
 	}
 	if cfg.Params.EpochRounds == 0 {
 		return nil, errors.New("settle: epochs of 0 rounds")
@@ -234,7 +234,7 @@ func (s *Settler) wasUp(epoch uint64) bool {
 func (s *Settler) Report(epoch uint64) proofs.Report {
 	answered := s.cfg.Answered(epoch)
 	r := proofs.Report{Network: s.cfg.Params.Network, Epoch: epoch, Edge: s.self}
-	for _, o := range s.cfg.Offers {
+	for _, o := range s.cfg.Offers() {
 		r.Claims = append(r.Claims, proofs.Claim{Offer: o, Answered: answered[o.Kind]})
 	}
 	return r

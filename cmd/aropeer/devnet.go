@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -20,14 +23,17 @@ import (
 
 	"github.com/aropeer/aropeer/node/api"
 	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/storage/pieces"
+	"github.com/aropeer/aropeer/store"
 )
 
 // devnetOptions are the flags of `aropeer devnet`.
 type devnetOptions struct {
-	nodes   int
-	keepers int
-	dir     string
-	timeout time.Duration
+	nodes     int
+	keepers   int
+	dir       string
+	timeout   time.Duration
+	pieceSize string
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -52,6 +58,7 @@ Running devnet again on the same DIR restarts the same nodes.`,
 	f.IntVar(&o.keepers, "keepers", 0, "number of keepers (default: two fifths of the non-bootstrap nodes, at least 1)")
 	f.StringVar(&o.dir, "dir", "devnet", "directory holding the nodes' data directories")
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the nodes to connect")
+	f.StringVar(&o.pieceSize, "piece-size", "4MiB", "size of the random piece each new edge stores and offers (0 for none)")
 	return cmd
 }
 
@@ -98,7 +105,11 @@ func runDevnet(ctx context.Context, o devnetOptions, out io.Writer) (err error) 
 	if err != nil {
 		return fmt.Errorf("find the aropeer binary: %w", err)
 	}
-	nodes, err := prepareDevnet(o.dir, roles)
+	pieceSize, err := parseSize(o.pieceSize)
+	if err != nil {
+		return exitCode(2, fmt.Errorf("--piece-size %q: %w", o.pieceSize, err))
+	}
+	nodes, err := prepareDevnet(o.dir, roles, pieceSize)
 	if err != nil {
 		return err
 	}
@@ -143,7 +154,7 @@ func runDevnet(ctx context.Context, o devnetOptions, out io.Writer) (err error) 
 
 // prepareDevnet initialises each node's data directory, or reuses it when
 // it exists, so a devnet can be stopped and started again.
-func prepareDevnet(dir string, roles []config.Role) ([]*devnetNode, error) {
+func prepareDevnet(dir string, roles []config.Role, pieceSize int64) ([]*devnetNode, error) {
 	nodes := make([]*devnetNode, len(roles))
 	var bootstrap string
 	for i, role := range roles {
@@ -178,8 +189,16 @@ func prepareDevnet(dir string, roles []config.Role) ([]*devnetNode, error) {
 			if bootstrap != "" {
 				o.bootstrap = []string{bootstrap}
 			}
+			if role == config.RoleEdge && pieceSize > 0 {
+				o.offers = []string{"storage"}
+			}
 			if _, err := initDataDir(o); err != nil {
 				return nil, fmt.Errorf("initialise %s: %w", n.dataDir, err)
+			}
+			if role == config.RoleEdge && pieceSize > 0 {
+				if err := addRandomPiece(n.dataDir, pieceSize); err != nil {
+					return nil, fmt.Errorf("give %s a piece: %w", n.dataDir, err)
+				}
 			}
 			if cfg, err = config.Read(config.Datadir(n.dataDir).ConfigPath()); err != nil {
 				return nil, err
@@ -365,4 +384,41 @@ func stopDevnet(nodes []*devnetNode, out io.Writer) error {
 
 func (n *devnetNode) started() bool {
 	return n != nil && n.cmd != nil && n.cmd.Process != nil && !n.gone
+}
+
+// addRandomPiece stores a piece of size random bytes in a new edge's piece
+// store, before the edge runs.
+func addRandomPiece(dataDir string, size int64) error {
+	db, err := store.Open(config.Datadir(dataDir).StorePath())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ps, err := pieces.Open(db, config.Datadir(dataDir).PiecesPath())
+	if err != nil {
+		return err
+	}
+	_, err = ps.Add(context.Background(), io.LimitReader(rand.Reader, size), size, "devnet-random", nil)
+	return err
+}
+
+// parseSize reads a byte count: a number with an optional KiB, MiB or GiB
+// suffix.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		factor int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/u.factor {
+			return 0, errors.New("want a size like 4MiB, 512KiB or 1000000")
+		}
+		return n * u.factor, nil
+	}
+	return 0, errors.New("want a size like 4MiB, 512KiB or 1000000")
 }

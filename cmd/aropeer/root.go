@@ -79,6 +79,7 @@ func newRootCmd() *cobra.Command {
 		newReceiptsCmd(),
 		newLedgerCmd(),
 		newReportCmd(),
+		newStoreCmd(),
 	)
 	return root
 }

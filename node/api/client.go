@@ -136,6 +136,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ac
 	return b, nil
 }
 
+// Delete sends DELETE path with the token, discarding the reply.
+func (c *Client) Delete(ctx context.Context, path string) error {
+	_, err := c.do(ctx, http.MethodDelete, path, nil, "application/json")
+	return err
+}
+
 // PostStream sends body as JSON to path with the token and calls line for
 // each line of the reply as it arrives: the newline-delimited JSON with
 // which long operations report progress. Only ctx bounds it.

@@ -16,6 +16,7 @@ const (
 	IdentityFile = "identity.key"
 	TokenFile    = "api.token"
 	StoreDir     = "store"
+	PiecesDir    = "pieces"
 )
 
 // Datadir is a node's data directory:
@@ -64,3 +65,7 @@ func (d Datadir) TokenPath() string { return filepath.Join(string(d), TokenFile)
 
 // StorePath is <datadir>/store, the pebble directory.
 func (d Datadir) StorePath() string { return filepath.Join(string(d), StoreDir) }
+
+// PiecesPath is <datadir>/pieces, where an edge keeps the pieces it
+// stores.
+func (d Datadir) PiecesPath() string { return filepath.Join(string(d), PiecesDir) }

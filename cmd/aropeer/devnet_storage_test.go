@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aropeer/aropeer/node"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// TestDevnetStorage runs the storage devnet: every edge gets a
+// random piece; storage receipts with pass reach the keepers; after a few
+// KiB in the middle of one edge's piece file are overwritten, its storage
+// receipts fail naming the leaf, the edge declares the piece faulty, and
+// its report shows the failures. Pieces are small (64 KiB) so that 8 KiB
+// of damage is found within a few challenges.
+func TestDevnetStorage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet for a minute or two; skipped in -short mode")
+	}
+	dir := startDevnet(t, []int{1, 4}, "--nodes", "5", "--keepers", "2", "--piece-size", "64KiB")
+	nodeDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node-%d", i)) }
+	_, stdout, _ := aropeer(t, nil, "id", "--datadir", nodeDir(4))
+	victim := strings.TrimSpace(stdout)
+
+	var held []node.PieceJSON
+	if !jsonOf(t, &held, "store", "list", "--json", "--datadir", nodeDir(4)) || len(held) != 1 || held[0].Padded != 128<<10 {
+		t.Fatalf("the edge's pieces: %+v", held)
+	}
+	storage := func(keeper int) []proofs.ReceiptJSON {
+		var list []proofs.ReceiptJSON
+		jsonOf(t, &list, "receipts", "list", "--json", "--kind", "storage", "--edge", victim, "--datadir", nodeDir(keeper))
+		return list
+	}
+	waitFor(t, "a storage pass of the edge on a keeper", 3*time.Minute, func() bool {
+		for _, k := range []int{1, 2} {
+			for _, r := range storage(k) {
+				if r.Outcome == "pass" && r.Measurements["leaves"] == 16 {
+					return true
+				}
+			}
+		}
+		return false
+	})
+
+	// Overwrite 8 KiB in the middle of the piece's data file.
+	files, err := filepath.Glob(filepath.Join(nodeDir(4), "pieces", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data string
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.Size() == 64<<10 {
+			data = f
+		}
+	}
+	if data == "" {
+		t.Fatalf("no 64 KiB data file among %v", files)
+	}
+	f, err := os.OpenFile(data, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 8<<10), 28<<10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	damaged := time.Now()
+
+	var failed proofs.ReceiptJSON
+	waitFor(t, "a storage fail naming a leaf", 3*time.Minute, func() bool {
+		for _, k := range []int{1, 2} {
+			for _, r := range storage(k) {
+				if r.Outcome == "fail" && strings.Contains(r.Reason, "leaf ") {
+					failed = r
+					return true
+				}
+			}
+		}
+		return false
+	})
+	t.Logf("caught %s after the damage: %s", time.Since(damaged).Round(time.Second), failed.Reason)
+
+	// The edge declared the piece faulty, and its report shows the fail.
+	waitFor(t, "the damaged piece declared faulty", 30*time.Second, func() bool {
+		return jsonOf(t, &held, "store", "list", "--json", "--datadir", nodeDir(4)) && len(held) == 1 && held[0].Faulty
+	})
+	var rep node.ReportJSON
+	waitFor(t, "the fail in the edge's report", time.Minute, func() bool {
+		if !jsonOf(t, &rep, "report", "--json", "--epoch", strconv.FormatUint(failed.Epoch, 10), "--datadir", nodeDir(4)) {
+			return false
+		}
+		for _, r := range rep.Failures {
+			if r.CID == failed.CID || (r.Kind == proofs.KindStorage && strings.Contains(r.Reason, "leaf ")) {
+				return true
+			}
+		}
+		return false
+	})
+	// The other edge's piece is whole.
+	if code, stdout, stderr := aropeer(t, nil, "store", "verify", "--datadir", nodeDir(3)); code != 0 || !strings.HasPrefix(stdout, "ok ") {
+		t.Errorf("store verify on the healthy edge: exit %d: %s %s", code, stdout, stderr)
+	}
+}
