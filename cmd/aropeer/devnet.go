@@ -394,7 +394,7 @@ func addRandomPiece(dataDir string, size int64) error {
 		return err
 	}
 	defer db.Close()
-	ps, err := pieces.Open(db, config.Datadir(dataDir).PiecesPath())
+	ps, err := pieces.Open(db, config.Datadir(dataDir).PiecesPath(), pieces.WithLogger(quietLog()))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,8 +103,20 @@ func TestDevnetStorage(t *testing.T) {
 		}
 		return false
 	})
-	// The other edge's piece is whole.
+	// The other edge's piece is whole; a second one added through its
+	// API is offered too.
 	if code, stdout, stderr := aropeer(t, nil, "store", "verify", "--datadir", nodeDir(3)); code != 0 || !strings.HasPrefix(stdout, "ok ") {
 		t.Errorf("store verify on the healthy edge: exit %d: %s %s", code, stdout, stderr)
+	}
+	extra := filepath.Join(t.TempDir(), "extra.bin")
+	if err := os.WriteFile(extra, bytes.Repeat([]byte("aropeer "), 40_000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := aropeer(t, nil, "store", "add", extra, "--datadir", nodeDir(3))
+	if code != 0 || !strings.HasPrefix(stdout, "baga6ea4sea") {
+		t.Fatalf("store add through the API: exit %d: %s %s", code, stdout, stderr)
+	}
+	if !jsonOf(t, &held, "store", "list", "--json", "--datadir", nodeDir(3)) || len(held) != 2 {
+		t.Errorf("after adding a second piece: %+v", held)
 	}
 }

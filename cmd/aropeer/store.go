@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func withPieces(cmd *cobra.Command, dataDir string, viaAPI func(*api.Client) err
 		return err
 	}
 	defer db.Close()
-	ps, err := pieces.Open(db, config.Datadir(dataDir).PiecesPath())
+	ps, err := pieces.Open(db, config.Datadir(dataDir).PiecesPath(), pieces.WithLogger(quietLog()))
 	if err != nil {
 		return err
 	}
@@ -307,4 +308,10 @@ func newStoreVerifyCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "datadir", defaultDataDir(), "data directory")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// quietLog logs only warnings and errors, to stderr: the commands print
+// their own results.
+func quietLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
