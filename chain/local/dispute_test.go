@@ -15,6 +15,7 @@ import (
 	"github.com/aropeer/aropeer/chain"
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/storage"
 	"github.com/aropeer/aropeer/store"
 	"github.com/aropeer/aropeer/wire"
 )
@@ -418,6 +419,9 @@ func (f *fixture) challenge(t *testing.T, by member, kind proofs.Kind, attempt u
 	c := proofs.Challenge{
 		Network: network, Epoch: 1, Round: 1, Keeper: by.id, Edge: f.edges[0].id,
 		Kind: kind, Attempt: attempt, Seed: seed[:],
+	}
+	if kind == proofs.KindStorage {
+		c.Piece = &proofs.Piece{CID: storage.PieceCID([32]byte{1}), Size: 1 << 20}
 	}
 	env, _, err := proofs.SealChallenge(by.key, c)
 	if err != nil {
