@@ -389,17 +389,10 @@ func (n *devnetNode) started() bool {
 // addRandomPiece stores a piece of size random bytes in a new edge's piece
 // store, before the edge runs.
 func addRandomPiece(dataDir string, size int64) error {
-	db, err := store.Open(config.Datadir(dataDir).StorePath())
-	if err != nil {
+	return openPieces(dataDir, func(_ *store.DB, ps *pieces.Store) error {
+		_, err := ps.Add(context.Background(), io.LimitReader(rand.Reader, size), size, "devnet-random", nil)
 		return err
-	}
-	defer db.Close()
-	ps, err := pieces.Open(db, config.Datadir(dataDir).PiecesPath(), pieces.WithLogger(quietLog()))
-	if err != nil {
-		return err
-	}
-	_, err = ps.Add(context.Background(), io.LimitReader(rand.Reader, size), size, "devnet-random", nil)
-	return err
+	})
 }
 
 // parseSize reads a byte count: a number with an optional KiB, MiB or GiB

@@ -47,6 +47,12 @@ func withPieces(cmd *cobra.Command, dataDir string, viaAPI func(*api.Client) err
 	if !errors.Is(err, api.ErrNotRunning) {
 		return err
 	}
+	return openPieces(dataDir, direct)
+}
+
+// openPieces runs fn on the store and piece store of dataDir, opened
+// directly: only while no node runs there.
+func openPieces(dataDir string, fn func(*store.DB, *pieces.Store) error) error {
 	db, err := store.Open(config.Datadir(dataDir).StorePath())
 	if err != nil {
 		return err
@@ -56,7 +62,7 @@ func withPieces(cmd *cobra.Command, dataDir string, viaAPI func(*api.Client) err
 	if err != nil {
 		return err
 	}
-	return direct(db, ps)
+	return fn(db, ps)
 }
 
 // progress draws a bar on a terminal and plain lines (every tenth)
