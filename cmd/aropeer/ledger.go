@@ -226,13 +226,19 @@ func printReport(cmd *cobra.Command, r node.ReportJSON) error {
 	}
 	fmt.Fprintf(w, "edge %s, epoch %d (%s)\n\n", r.Edge, r.Epoch, state)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tANSWERED\tCHALLENGES\tPASSES\tFAILS\tTIMEOUTS\tVERIFIED")
+	fmt.Fprintln(tw, "KIND\tANSWERED\tCHALLENGES\tPASSES\tFAILS\tTIMEOUTS\tFAULTS\tVERIFIED")
 	for _, c := range r.Claims {
-		line := fmt.Sprintf("%s\t%d\t-\t-\t-\t-\t-", c.Offer.Kind, c.Answered)
+		faults := 0
+		for _, p := range c.Offer.Pieces {
+			if p.Faulty {
+				faults++
+			}
+		}
+		line := fmt.Sprintf("%s\t%d\t-\t-\t-\t-\t%d\t-", c.Offer.Kind, c.Answered, faults)
 		if r.Result != nil {
 			for _, k := range r.Result.Kinds {
 				if k.Kind == c.Offer.Kind {
-					line = fmt.Sprintf("%s\t%d\t%d\t%d\t%d\t%d\t%d", k.Kind, c.Answered, k.Challenges, k.Passes, k.Fails, k.Timeouts, k.Verified)
+					line = fmt.Sprintf("%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d", k.Kind, c.Answered, k.Challenges, k.Passes, k.Fails, k.Timeouts, k.Faults, k.Verified)
 				}
 			}
 		}
