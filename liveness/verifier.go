@@ -50,34 +50,14 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	if err := checkChallenge(c); err != nil {
 		return proofs.Outcome{}, err
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return proofs.Outcome{}, errors.New("liveness: verify: context has no deadline")
-	}
-	// The reason for a timeout quotes the budget, which is on the wall
-	// clock like the deadline itself.
-	noAnswer := timeout(fmt.Sprintf("no heartbeat within %s", max(time.Until(deadline), 0).Round(time.Millisecond)))
-	if err := stopped(ctx); err != nil {
-		return proofs.Outcome{}, err
-	}
-	if ctx.Err() != nil {
-		return noAnswer, nil
-	}
-
-	s, err := open(ctx, Protocol)
+	s, noAnswer, err := proofs.Open(ctx, open, Protocol, "heartbeat")
 	if err != nil {
-		if err := stopped(ctx); err != nil {
-			return proofs.Outcome{}, err
-		}
-		if ctx.Err() != nil {
-			return noAnswer, nil
-		}
-		// Dial errors can list every address tried; a receipt has a size cap.
-		return timeout("could not open a stream to the edge: " + clipTo(err.Error(), maxErrShown)), nil
+		return proofs.Outcome{}, fmt.Errorf("liveness: verify: %w", err)
 	}
 	if s == nil {
-		return proofs.Outcome{}, errors.New("liveness: verify: opener returned no stream")
+		return noAnswer, nil
 	}
+	deadline, _ := ctx.Deadline()
 	start := v.clock.Now()
 	stop := wire.ResetOnDone(ctx, s)
 	defer stop()

@@ -2,6 +2,9 @@ package proofs
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -29,4 +32,58 @@ type Verifier interface {
 	Kind() Kind
 	Protocol() protocol.ID
 	Verify(ctx context.Context, c Challenge, open Opener) (Outcome, error)
+}
+
+// Open starts one attempt of a Verifier: it requires a deadline on ctx
+// and opens the stream on p. When the edge cannot be reached in time it
+// returns no stream and the Timeout outcome to record, its reason saying
+// what the edge did not send (what, e.g. "heartbeat") within the budget;
+// an error means the keeper is stopping or ctx has no deadline, and the
+// edge must not be judged.
+func Open(ctx context.Context, open Opener, p protocol.ID, what string) (network.Stream, Outcome, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil, Outcome{}, fmt.Errorf("proofs: %s: context has no deadline", p)
+	}
+	// The reason quotes the budget, which is on the wall clock like the
+	// deadline itself.
+	noAnswer := Outcome{Result: Timeout, Reason: fmt.Sprintf("no %s within %s", what, max(time.Until(deadline), 0).Round(time.Millisecond))}
+	if err := Stopped(ctx); err != nil {
+		return nil, Outcome{}, err
+	}
+	if ctx.Err() != nil {
+		return nil, noAnswer, nil
+	}
+	s, err := open(ctx, p)
+	if err != nil {
+		if err := Stopped(ctx); err != nil {
+			return nil, Outcome{}, err
+		}
+		if ctx.Err() != nil {
+			return nil, noAnswer, nil
+		}
+		// Dial errors can list every address tried; a receipt has a size cap.
+		return nil, Outcome{Result: Timeout, Reason: "could not open a stream to the edge: " + clipReason(err.Error(), 300)}, nil
+	}
+	if s == nil {
+		return nil, Outcome{}, fmt.Errorf("proofs: %s: opener returned no stream", p)
+	}
+	return s, noAnswer, nil
+}
+
+// Stopped returns an error when ctx was cancelled rather than run out: the
+// keeper is stopping, and the edge must not be judged for it.
+func Stopped(ctx context.Context) error {
+	err := ctx.Err()
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return fmt.Errorf("proofs: verify: %w", context.Cause(ctx))
+}
+
+func clipReason(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -47,27 +47,14 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	if err := checkChallenge(c, v.leaves); err != nil {
 		return proofs.Outcome{}, err
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return proofs.Outcome{}, errors.New("storage: verify: context has no deadline")
+	s, noAnswer, err := proofs.Open(ctx, open, Protocol, "proofs")
+	if err != nil {
+		return proofs.Outcome{}, fmt.Errorf("storage: verify: %w", err)
 	}
-	noAnswer := timeout(fmt.Sprintf("no proofs within %s", max(time.Until(deadline), 0).Round(time.Millisecond)))
-	if err := stopped(ctx); err != nil {
-		return proofs.Outcome{}, err
-	}
-	if ctx.Err() != nil {
+	if s == nil {
 		return noAnswer, nil
 	}
-	s, err := open(ctx, Protocol)
-	if err != nil {
-		if err := stopped(ctx); err != nil {
-			return proofs.Outcome{}, err
-		}
-		if ctx.Err() != nil {
-			return noAnswer, nil
-		}
-		return timeout("could not open a stream to the edge: " + clip(err.Error())), nil
-	}
+	deadline, _ := ctx.Deadline()
 	start := time.Now()
 	stop := wire.ResetOnDone(ctx, s)
 	defer stop()
@@ -75,7 +62,7 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	rtt := time.Since(start)
 	if err != nil {
 		_ = s.Reset()
-		if err := stopped(ctx); err != nil {
+		if err := proofs.Stopped(ctx); err != nil {
 			return proofs.Outcome{}, err
 		}
 		if ctx.Err() != nil || errors.Is(err, wire.ErrTimeout) || errors.Is(err, io.EOF) {
@@ -122,18 +109,4 @@ func (v *Verifier) judge(c proofs.Challenge, frame []byte) proofs.Outcome {
 	return proofs.Outcome{Result: proofs.Pass}
 }
 
-// stopped returns an error when ctx was cancelled rather than run out: the
-// keeper is stopping, and the edge must not be judged for it.
-func stopped(ctx context.Context) error {
-	err := ctx.Err()
-	if err == nil || errors.Is(err, context.DeadlineExceeded) {
-		return nil
-	}
-	return fmt.Errorf("storage: verify: %w", context.Cause(ctx))
-}
-
 func fail(reason string) proofs.Outcome { return proofs.Outcome{Result: proofs.Fail, Reason: reason} }
-
-func timeout(reason string) proofs.Outcome {
-	return proofs.Outcome{Result: proofs.Timeout, Reason: reason}
-}
