@@ -42,12 +42,13 @@ type Config struct {
 	Keepers   []string `toml:"keepers" comment:"Genesis keepers as <peer id>=<stake>, for a network that has none built in (a devnet)."`
 	Offers    []string `toml:"offers" comment:"Resource kinds an edge offers besides liveness, which every edge proves: storage, bandwidth, compute. Other roles ignore it."`
 
-	Beacon  Beacon  `toml:"beacon" comment:"Where beacon rounds come from: gossip always, drand HTTP relays, and a devnet's local beacon."`
-	Ledger  Ledger  `toml:"ledger" comment:"Where epoch batches settle: the embedded ledger, served by one sequencer node."`
-	API     API     `toml:"api" comment:"Local HTTP API: status, metrics, control."`
-	Limits  Limits  `toml:"limits" comment:"Resource manager limits: what the node accepts at most."`
-	ConnMgr ConnMgr `toml:"connmgr" comment:"Connection manager: trims connections from high down to low, below limits.system_conns."`
-	Log     Log     `toml:"log"`
+	Beacon    Beacon    `toml:"beacon" comment:"Where beacon rounds come from: gossip always, drand HTTP relays, and a devnet's local beacon."`
+	Ledger    Ledger    `toml:"ledger" comment:"Where epoch batches settle: the embedded ledger, served by one sequencer node."`
+	Bandwidth Bandwidth `toml:"bandwidth" comment:"An edge offering bandwidth: what it claims, and how much probing it accepts."`
+	API       API       `toml:"api" comment:"Local HTTP API: status, metrics, control."`
+	Limits    Limits    `toml:"limits" comment:"Resource manager limits: what the node accepts at most."`
+	ConnMgr   ConnMgr   `toml:"connmgr" comment:"Connection manager: trims connections from high down to low, below limits.system_conns."`
+	Log       Log       `toml:"log"`
 }
 
 // Beacon configures the node's beacon sources. Gossip on drand's topic is
@@ -68,6 +69,17 @@ type Ledger struct {
 	Serve bool `toml:"serve" comment:"Run the network's embedded ledger here and serve it (the sequencer; one node of a devnet)."`
 	// Sequencer is the peer ID of the node that serves it.
 	Sequencer string `toml:"sequencer" comment:"Peer ID of the sequencer serving the ledger; empty on the sequencer itself."`
+}
+
+// Bandwidth is an edge's bandwidth claim and the limits it puts on the
+// keepers' probes, which cost home users traffic.
+type Bandwidth struct {
+	UpMbit   uint64 `toml:"up_mbit" comment:"Claimed upload (edge to keeper) in Mbit/s."`
+	DownMbit uint64 `toml:"down_mbit" comment:"Claimed download (keeper to edge) in Mbit/s."`
+	// MaxProbes bounds the probes served at once.
+	MaxProbes int `toml:"max_probes" comment:"Probes served at once, at most."`
+	// EpochMiB bounds the probe traffic of one epoch.
+	EpochMiB int64 `toml:"epoch_mib" comment:"Probe traffic served per epoch, at most, in MiB."`
 }
 
 // API configures the local HTTP API.
@@ -118,6 +130,7 @@ func Default(roles ...Role) Config {
 		Keepers:   []string{},
 		Offers:    []string{},
 		Beacon:    Beacon{Relays: []string{}},
+		Bandwidth: Bandwidth{MaxProbes: 3, EpochMiB: 2048},
 		API:       API{Addr: "127.0.0.1:8547"},
 		Limits: Limits{
 			MemoryMiB:       512,

@@ -136,6 +136,12 @@ func setText(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetInt(v)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetUint(v)
 	case reflect.Bool:
 		v, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {

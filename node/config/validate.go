@@ -15,6 +15,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// maxMbit bounds a bandwidth claim, as proofs.MaxMbit does.
+const maxMbit = 1_000_000
+
 // FieldError is one invalid value. Validate joins one per mistake; find
 // them with errors.As.
 type FieldError struct {
@@ -86,6 +89,22 @@ func (c Config) Validate() error {
 		case slices.Index(c.Offers, k) < i:
 			bad(fmt.Sprintf("offers[%d]", i), k, "each kind once; %q is listed twice", k)
 		}
+	}
+	b := c.Bandwidth
+	if slices.Contains(c.Offers, "bandwidth") && b.UpMbit == 0 && b.DownMbit == 0 {
+		bad("bandwidth.up_mbit", b.UpMbit, "a claim in Mbit/s (with bandwidth.down_mbit) when offers lists bandwidth")
+	}
+	if b.UpMbit > maxMbit {
+		bad("bandwidth.up_mbit", b.UpMbit, "at most %d (1 Tbit/s)", maxMbit)
+	}
+	if b.DownMbit > maxMbit {
+		bad("bandwidth.down_mbit", b.DownMbit, "at most %d (1 Tbit/s)", maxMbit)
+	}
+	if b.MaxProbes < 1 || b.MaxProbes > 64 {
+		bad("bandwidth.max_probes", b.MaxProbes, "1 to 64")
+	}
+	if b.EpochMiB < 1 {
+		bad("bandwidth.epoch_mib", b.EpochMiB, "at least 1")
 	}
 	for i, s := range c.Deny {
 		if _, _, err := parseDeny(s); err != nil {
