@@ -175,6 +175,18 @@ func TestSlowEdgeFails(t *testing.T) {
 	t.Log(out.Reason)
 }
 
+// TestFastEdgePasses: an edge whose link is far faster than its claim
+// finishes the probe before steady intervals form; its overall rate, a
+// lower bound of its link's, passes the claim.
+func TestFastEdgePasses(t *testing.T) {
+	pn := newProtoNet(t, 0) // unshaped
+	v := NewVerifier(claims(5, 5))
+	out := pn.verify(t, v, pn.challengeOf(1, 0), NewResponder(pn.edgeKey).Serve, 10*time.Second)
+	if out.Result != proofs.Pass || out.Measurements["up_mbit"] < 5 || out.Measurements["down_mbit"] < 5 {
+		t.Fatalf("%+v, want a pass measuring at least the claimed 5 Mbit/s", out)
+	}
+}
+
 // cheat answers like an honest edge up to the Up bytes, which it
 // produces with send.
 func cheat(send func(s network.Stream, c proofs.Challenge, n uint64)) answerFunc {

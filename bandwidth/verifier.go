@@ -206,11 +206,25 @@ func (p *probe) receiveUp() (Throughput, proofs.Outcome, bool) {
 			return Throughput{}, p.broken(fmt.Sprintf("receiving up after %d of %d bytes", got, n), err, g.fired()), false
 		}
 	}
-	t, err := Meter(arrivals, p.v.o.interval)
+	t, err := meterComplete(arrivals, p.v.o.interval)
 	if err != nil {
 		return Throughput{}, fail(fmt.Sprintf("up: %v", err)), false
 	}
 	return t, proofs.Outcome{}, true
+}
+
+// meterComplete meters a transfer that delivered all its bytes. One that
+// ended before steady intervals could form (a link much faster than the
+// claim that sized it) gets its overall rate: with the ramp-up and the
+// round trip in it, a lower bound of the link's, which is what the claim
+// is judged against.
+func meterComplete(arrivals []Arrival, interval time.Duration) (Throughput, error) {
+	t, err := Meter(arrivals, interval)
+	if !errors.Is(err, ErrTooShort) || len(arrivals) == 0 || t.Duration <= 0 {
+		return t, err
+	}
+	t.Mbit, t.Intervals = mbit(t.Bytes, t.Duration), 0
+	return t, nil
 }
 
 // tooSlow fails a direction that ran past the limit, with its figure.
@@ -299,7 +313,7 @@ func (p *probe) sendDown() (Throughput, []byte, proofs.Outcome, bool) {
 	if seen := time.Since(p.begin); len(arrivals) > 0 && arrivals[len(arrivals)-1].At > seen {
 		return Throughput{}, nil, fail(fmt.Sprintf("report spans %s, more than the %s the keeper saw", arrivals[len(arrivals)-1].At, seen)), false
 	}
-	t, err := Meter(arrivals, p.v.o.interval)
+	t, err := meterComplete(arrivals, p.v.o.interval)
 	if err != nil {
 		return Throughput{}, nil, fail(fmt.Sprintf("down: %v", err)), false
 	}

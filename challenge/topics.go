@@ -247,6 +247,14 @@ func (e *Engine) ManifestEnvelope() []byte {
 	return e.manifestEnv
 }
 
+// ManifestOf returns the manifest held for edge.
+func (e *Engine) ManifestOf(edge peer.ID) (proofs.Manifest, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, ok := e.manifests[edge]
+	return m, ok
+}
+
 // Manifest returns the edge's own manifest.
 func (e *Engine) Manifest() proofs.Manifest {
 	e.mu.Lock()

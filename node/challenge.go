@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
 
+	"github.com/aropeer/aropeer/bandwidth"
 	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node/config"
@@ -71,6 +72,10 @@ func (n *Node) buildManifest() (proofs.Manifest, error) {
 			m.Offers = append(m.Offers, o)
 		}
 	}
+	if n.offers(proofs.KindBandwidth) {
+		b := n.cfg.Bandwidth
+		m.Offers = append(m.Offers, proofs.Offer{Kind: proofs.KindBandwidth, UpMbit: b.UpMbit, DownMbit: b.DownMbit})
+	}
 	m.Normalize()
 	return m, nil
 }
@@ -118,7 +123,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		Keeper:     keeper,
 		Edge:       edge,
 		Manifest:   manifest,
-		Verifiers:  []proofs.Verifier{liveness.NewVerifier(), storage.NewVerifier(n.network.StorageLeaves)},
+		Verifiers:  n.verifiers(),
 		Responders: n.responders(ctx),
 		Log:        n.baseLog,
 		Clock:      n.clock,
@@ -203,13 +208,41 @@ func (t *engineTopic) Next(ctx context.Context) (challenge.Message, error) {
 }
 
 // responders are the kinds this node answers: liveness always, storage
-// when it keeps pieces.
+// when it keeps pieces, bandwidth when it offers it.
 func (n *Node) responders(ctx context.Context) []proofs.Responder {
 	rs := []proofs.Responder{liveness.NewResponder(n.key)}
 	if n.pieces != nil {
 		rs = append(rs, n.storageResponder(ctx))
 	}
+	if n.offers(proofs.KindBandwidth) {
+		b := n.cfg.Bandwidth
+		rs = append(rs, bandwidth.NewResponder(n.key,
+			bandwidth.WithMaxConcurrent(b.MaxProbes),
+			bandwidth.WithEpochBytes(uint64(b.EpochMiB)<<20),
+			bandwidth.WithMaxProbeBytes(n.network.ProbeMaxBytes),
+			bandwidth.WithLogger(n.baseLog.With("component", "bandwidth"))))
+	}
 	return rs
+}
+
+// verifiers are the kinds a keeper checks.
+func (n *Node) verifiers() []proofs.Verifier {
+	claims := func(edge peer.ID) (proofs.Offer, bool) {
+		m, ok := n.engine.ManifestOf(edge)
+		if !ok {
+			return proofs.Offer{}, false
+		}
+		return m.Offer(proofs.KindBandwidth)
+	}
+	return []proofs.Verifier{
+		liveness.NewVerifier(),
+		storage.NewVerifier(n.network.StorageLeaves),
+		bandwidth.NewVerifier(claims,
+			bandwidth.WithProbeDuration(n.network.ProbeDuration),
+			bandwidth.WithMaxProbeBytes(n.network.ProbeMaxBytes),
+			bandwidth.WithMinShare(n.network.Rates.MinShare),
+			bandwidth.WithLogger(n.baseLog.With("component", "bandwidth"))),
+	}
 }
 
 // registryFunc gives the engine the ledger's keepers, or none without a

@@ -20,14 +20,14 @@ import (
 // faulty, so that a restart declares nothing twice and forgets nothing.
 const faultsNamespace = "faults"
 
-// offersStorage reports whether this node is an edge that offers storage.
-func (n *Node) offersStorage() bool {
-	return n.cfg.HasRole(config.RoleEdge) && slices.Contains(n.cfg.Offered(), string(proofs.KindStorage))
+// offers reports whether this node is an edge that offers kind k.
+func (n *Node) offers(k proofs.Kind) bool {
+	return n.cfg.HasRole(config.RoleEdge) && slices.Contains(n.cfg.Offered(), string(k))
 }
 
 // openPieces opens the piece store of an edge that offers storage.
 func (n *Node) openPieces() error {
-	if !n.offersStorage() {
+	if !n.offers(proofs.KindStorage) {
 		return nil
 	}
 	ps, err := pieces.Open(n.db, config.Datadir(n.dataDir).PiecesPath())

@@ -34,6 +34,8 @@ type devnetOptions struct {
 	dir       string
 	timeout   time.Duration
 	pieceSize string
+	claimMbit uint64
+	overclaim bool
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -59,6 +61,8 @@ Running devnet again on the same DIR restarts the same nodes.`,
 	f.StringVar(&o.dir, "dir", "devnet", "directory holding the nodes' data directories")
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the nodes to connect")
 	f.StringVar(&o.pieceSize, "piece-size", "4MiB", "size of the random piece each new edge stores and offers (0 for none)")
+	f.Uint64Var(&o.claimMbit, "claim-mbit", 20, "bandwidth each new edge claims each way, in Mbit/s (0 offers none)")
+	f.BoolVar(&o.overclaim, "overclaim", false, "the last new edge claims 1 Tbit/s, far above any link, and fails its bandwidth probes")
 	return cmd
 }
 
@@ -109,7 +113,7 @@ func runDevnet(ctx context.Context, o devnetOptions, out io.Writer) (err error) 
 	if err != nil {
 		return exitCode(2, fmt.Errorf("--piece-size %q: %w", o.pieceSize, err))
 	}
-	nodes, err := prepareDevnet(o.dir, roles, pieceSize)
+	nodes, err := prepareDevnet(o.dir, roles, edgeOffer{pieceSize: pieceSize, claimMbit: o.claimMbit, overclaim: o.overclaim})
 	if err != nil {
 		return err
 	}
@@ -154,7 +158,14 @@ func runDevnet(ctx context.Context, o devnetOptions, out io.Writer) (err error) 
 
 // prepareDevnet initialises each node's data directory, or reuses it when
 // it exists, so a devnet can be stopped and started again.
-func prepareDevnet(dir string, roles []config.Role, pieceSize int64) ([]*devnetNode, error) {
+// edgeOffer is what the new edges of a devnet offer.
+type edgeOffer struct {
+	pieceSize int64
+	claimMbit uint64
+	overclaim bool // the last edge claims 1 Tbit/s
+}
+
+func prepareDevnet(dir string, roles []config.Role, offer edgeOffer) ([]*devnetNode, error) {
 	nodes := make([]*devnetNode, len(roles))
 	var bootstrap string
 	for i, role := range roles {
@@ -189,14 +200,21 @@ func prepareDevnet(dir string, roles []config.Role, pieceSize int64) ([]*devnetN
 			if bootstrap != "" {
 				o.bootstrap = []string{bootstrap}
 			}
-			if role == config.RoleEdge && pieceSize > 0 {
-				o.offers = []string{"storage"}
+			if role == config.RoleEdge && offer.pieceSize > 0 {
+				o.offers = append(o.offers, "storage")
+			}
+			if role == config.RoleEdge && offer.claimMbit > 0 {
+				o.offers = append(o.offers, "bandwidth")
+				o.upMbit, o.downMbit = offer.claimMbit, offer.claimMbit
+				if offer.overclaim && i == len(roles)-1 {
+					o.upMbit, o.downMbit = 1_000_000, 1_000_000
+				}
 			}
 			if _, err := initDataDir(o); err != nil {
 				return nil, fmt.Errorf("initialise %s: %w", n.dataDir, err)
 			}
-			if role == config.RoleEdge && pieceSize > 0 {
-				if err := addRandomPiece(n.dataDir, pieceSize); err != nil {
+			if role == config.RoleEdge && offer.pieceSize > 0 {
+				if err := addRandomPiece(n.dataDir, offer.pieceSize); err != nil {
 					return nil, fmt.Errorf("give %s a piece: %w", n.dataDir, err)
 				}
 			}

@@ -14,17 +14,19 @@ import (
 	"github.com/aropeer/aropeer/proofs"
 )
 
-// TestDevnetStorage runs the storage devnet: every edge gets a
-// random piece; storage receipts with pass reach the keepers; after a few
-// KiB in the middle of one edge's piece file are overwritten, its storage
-// receipts fail naming the leaf, the edge declares the piece faulty, and
-// its report shows the failures. Pieces are small (64 KiB) so that 8 KiB
-// of damage is found within a few challenges.
-func TestDevnetStorage(t *testing.T) {
+// TestDevnetResources runs the storage and bandwidth devnet: every edge
+// gets a random piece; storage receipts with pass reach the keepers;
+// after a few KiB in the middle of one edge's piece file are overwritten,
+// its storage receipts fail naming the leaf, the edge declares the piece
+// faulty, and its report shows the failures. Pieces are small (64 KiB)
+// so that 8 KiB of damage is found within a few challenges. Bandwidth
+// receipts carry measured rates; the last edge claims 1 Tbit/s and fails
+// with both figures in the reason.
+func TestDevnetResources(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet for a minute or two; skipped in -short mode")
 	}
-	dir := startDevnet(t, []int{1, 4}, "--nodes", "5", "--keepers", "2", "--piece-size", "64KiB")
+	dir := startDevnet(t, []int{1, 4}, "--nodes", "5", "--keepers", "2", "--piece-size", "64KiB", "--overclaim")
 	nodeDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node-%d", i)) }
 	_, stdout, _ := aropeer(t, nil, "id", "--datadir", nodeDir(4))
 	victim := strings.TrimSpace(stdout)
@@ -119,4 +121,35 @@ func TestDevnetStorage(t *testing.T) {
 	if !jsonOf(t, &held, "store", "list", "--json", "--datadir", nodeDir(3)) || len(held) != 2 {
 		t.Errorf("after adding a second piece: %+v", held)
 	}
+
+	// Bandwidth: the honest edge (node-3, claiming 20 Mbit/s) passes with
+	// its measured rates; the overclaiming one (node-4) fails.
+	_, stdout, _ = aropeer(t, nil, "id", "--datadir", nodeDir(3))
+	honest := strings.TrimSpace(stdout)
+	probes := func(edge string) []proofs.ReceiptJSON {
+		var out []proofs.ReceiptJSON
+		for _, k := range []int{1, 2} {
+			var list []proofs.ReceiptJSON
+			jsonOf(t, &list, "receipts", "list", "--json", "--kind", "bandwidth", "--edge", edge, "--datadir", nodeDir(k))
+			out = append(out, list...)
+		}
+		return out
+	}
+	waitFor(t, "a bandwidth pass of the honest edge with its rates", 3*time.Minute, func() bool {
+		for _, r := range probes(honest) {
+			if r.Outcome == "pass" && r.Measurements["up_mbit"] >= 20 && r.Measurements["down_mbit"] >= 20 && r.Measurements["bytes"] > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "a bandwidth fail of the overclaiming edge naming both figures", 3*time.Minute, func() bool {
+		for _, r := range probes(victim) {
+			if r.Outcome == "fail" && strings.Contains(r.Reason, "measured") && strings.Contains(r.Reason, "claimed 1000000") {
+				t.Log(r.Reason)
+				return true
+			}
+		}
+		return false
+	})
 }

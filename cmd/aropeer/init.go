@@ -20,6 +20,8 @@ type initOptions struct {
 	listen    []string
 	apiAddr   string
 	offers    []string
+	upMbit    uint64
+	downMbit  uint64
 	local     bool
 	force     bool
 }
@@ -48,6 +50,8 @@ func newInitCmd() *cobra.Command {
 	f.StringSliceVar(&o.listen, "listen", nil, "listen multiaddrs (default: TCP and QUIC on port 4001)")
 	f.StringVar(&o.apiAddr, "api-addr", "", "loopback host:port of the HTTP API (default 127.0.0.1:8547)")
 	f.StringSliceVar(&o.offers, "offer", nil, "resource kinds an edge offers besides liveness: storage, bandwidth, compute")
+	f.Uint64Var(&o.upMbit, "up-mbit", 0, "an edge's claimed upload in Mbit/s (with --offer bandwidth)")
+	f.Uint64Var(&o.downMbit, "down-mbit", 0, "an edge's claimed download in Mbit/s (with --offer bandwidth)")
 	f.BoolVar(&o.local, "local-beacon", false, "sign the network's rounds with its local beacon (devnet only; one node per network)")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing data directory's config and identity")
 	return cmd
@@ -75,6 +79,7 @@ func initDataDir(o initOptions) (string, error) {
 	if len(o.offers) > 0 {
 		cfg.Offers = o.offers
 	}
+	cfg.Bandwidth.UpMbit, cfg.Bandwidth.DownMbit = o.upMbit, o.downMbit
 	cfg.Beacon.Local = o.local
 	if err := cfg.Validate(); err != nil {
 		return "", exitCode(2, err)

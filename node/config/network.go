@@ -68,6 +68,10 @@ type Network struct {
 	ChallengeDeadline time.Duration
 	// StorageLeaves is how many leaves a storage challenge checks.
 	StorageLeaves int
+	// ProbeDuration is how long a bandwidth probe streams each way, and
+	// ProbeMaxBytes caps its bytes each way whatever the claim.
+	ProbeDuration time.Duration
+	ProbeMaxBytes uint64
 
 	// Rates price verified work for the epoch batches.
 	Rates proofs.Rates
@@ -104,15 +108,21 @@ func LookupNetwork(name string) (Network, error) {
 		// One machine, no outside service: a local beacon with 1-second
 		// rounds and short epochs, so that an epoch passes in half a minute.
 		return Network{
-			Name:              "devnet",
-			ProtocolPrefix:    "/aro",
-			Beacon:            beacon.DevnetSigner().Info(),
-			LocalBeacon:       beacon.DevnetSigner,
-			EpochRounds:       30,
-			CommitteeSize:     3,
-			Probability:       map[proofs.Kind]float64{proofs.KindLiveness: 0.1, proofs.KindStorage: 0.1},
-			Deadline:          map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second, proofs.KindStorage: 2 * time.Second},
-			StorageLeaves:     16,
+			Name:           "devnet",
+			ProtocolPrefix: "/aro",
+			Beacon:         beacon.DevnetSigner().Info(),
+			LocalBeacon:    beacon.DevnetSigner,
+			EpochRounds:    30,
+			CommitteeSize:  3,
+			Probability:    map[proofs.Kind]float64{proofs.KindLiveness: 0.1, proofs.KindStorage: 0.1, proofs.KindBandwidth: 0.02},
+			// A bandwidth probe streams 2 s each way, with a second for
+			// stalls and one for the report.
+			Deadline:      map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second, proofs.KindStorage: 2 * time.Second, proofs.KindBandwidth: 6 * time.Second},
+			StorageLeaves: 16,
+			ProbeDuration: 2 * time.Second,
+			// One machine runs every node of a devnet: 64 MiB each way
+			// keeps a probe of a fast claim from starving the others.
+			ProbeMaxBytes:     64 << 20,
 			Retries:           3,
 			Window:            8,
 			ChallengeDeadline: 2 * time.Second,
