@@ -108,9 +108,12 @@ type KindResult struct {
 	//     times passes/(passes+fails) (receipts do not name the piece, so
 	//     the share of failed challenges stands for the share of failed
 	//     pieces);
-	//   - bandwidth (and any kind in MeasurementKeys): the lower median of
-	//     the measurements of the pass receipts, capped at the claim (the
-	//     larger of up and down);
+	//   - bandwidth (and any kind in MeasurementKeys): the committee
+	//     probes an edge together, so the measurements of the pass
+	//     receipts of one round are summed; Verified is the lower median
+	//     of the rounds' sums, capped at the claim (the larger of up and
+	//     down), and a pass whose round's sum is below Rates.MinShare of
+	//     the claim counts as a fail;
 	//   - compute: the claimed MilliTOPS if every decided challenge
 	//     passed, otherwise 0.
 	// It is 0 without a claim in the edge's report or without a decided
@@ -260,7 +263,20 @@ func Aggregate(epoch uint64, receipts []Receipt, reports []Report, prev map[peer
 		if !ok {
 			rep = NewReputation()
 		}
-		measured := make(map[Kind][]uint64)
+		// A measured kind is probed by the committee together: the
+		// measurements of one round add up to the edge's capacity, and
+		// the round's sum is what the claim is judged against.
+		sums := make(map[Kind]map[uint64]uint64)
+		for _, v := range vs {
+			key, ok := keys[v.kind]
+			if !ok || v.final == nil || v.final.Result != Pass {
+				continue
+			}
+			if sums[v.kind] == nil {
+				sums[v.kind] = make(map[uint64]uint64)
+			}
+			sums[v.kind][v.round] = satAdd(sums[v.kind][v.round], measurement(v.final, key))
+		}
 		for _, v := range vs {
 			kr := kind(v.kind)
 			kr.Challenges++
@@ -270,10 +286,8 @@ func Aggregate(epoch uint64, receipts []Receipt, reports []Report, prev map[peer
 				continue
 			case v.final.Result == Pass:
 				v.passed = true
-				if key, ok := keys[v.kind]; ok {
-					m := measurement(v.final, key)
-					measured[v.kind] = append(measured[v.kind], m)
-					if o, ok := claims[v.kind]; ok && belowShare(m, claimedAmount(o), rates.MinShare) {
+				if _, ok := keys[v.kind]; ok {
+					if o, ok := claims[v.kind]; ok && belowShare(sums[v.kind][v.round], claimedAmount(o), rates.MinShare) {
 						v.passed = false
 					}
 				}
@@ -309,7 +323,11 @@ func Aggregate(epoch uint64, receipts []Receipt, reports []Report, prev map[peer
 				}
 			}
 			if _, ok := keys[kr.Kind]; ok {
-				kr.Verified = min(lowerMedian(measured[kr.Kind]), claimedAmount(o))
+				rounds := make([]uint64, 0, len(sums[kr.Kind]))
+				for _, sum := range sums[kr.Kind] {
+					rounds = append(rounds, sum)
+				}
+				kr.Verified = min(lowerMedian(rounds), claimedAmount(o))
 			}
 		}
 

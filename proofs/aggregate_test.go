@@ -116,8 +116,8 @@ func TestAggregateDeterministic(t *testing.T) {
 		rc{10, KindStorage, 402, 0, Pass, -1},
 		rc{12, KindStorage, 403, 0, Fail, -1},
 		rc{10, KindBandwidth, 404, 0, Pass, 800},
-		rc{11, KindBandwidth, 404, 0, Pass, 1200},
-		rc{12, KindBandwidth, 404, 0, Pass, 300},
+		rc{11, KindBandwidth, 406, 0, Pass, 1200},
+		rc{12, KindBandwidth, 407, 0, Pass, 300},
 		rc{12, KindCompute, 405, 0, Timeout, -1},
 	)...)
 	receipts = append(receipts, mkReceipts(t, epoch, 21,
@@ -168,8 +168,8 @@ func TestAggregateDeterministic(t *testing.T) {
 	}{
 		{KindLiveness, KindResult{Kind: KindLiveness, Challenges: 2, Passes: 1, Fails: 1, Verified: 500_000}},
 		{KindStorage, KindResult{Kind: KindStorage, Challenges: 2, Passes: 1, Fails: 1, Verified: 512 << 20, Faults: 1}},
-		// 300 is under half of the 1000 claimed: a fail. The median of
-		// the three passes is 800.
+		// One probe a round: 300 is under half of the 1000 claimed, a
+		// fail. The median of the three rounds is 800.
 		{KindBandwidth, KindResult{Kind: KindBandwidth, Challenges: 3, Passes: 2, Fails: 1, Verified: 800}},
 		{KindCompute, KindResult{Kind: KindCompute, Challenges: 1, Timeouts: 1}},
 	}
@@ -290,6 +290,7 @@ func TestAggregateBeaconOutage(t *testing.T) {
 
 func TestAggregateVerified(t *testing.T) {
 	const epoch = 3
+	// bw is one probe a round, by another keeper each.
 	bw := func(mbits ...int64) []rc {
 		var rcs []rc
 		for i, m := range mbits {
@@ -297,7 +298,18 @@ func TestAggregateVerified(t *testing.T) {
 			if m < 0 {
 				res, m = Fail, -1
 			}
-			rcs = append(rcs, rc{byte(10 + i), KindBandwidth, 301, 0, res, m})
+			rcs = append(rcs, rc{byte(10 + i), KindBandwidth, 301 + uint64(i), 0, res, m})
+		}
+		return rcs
+	}
+	// committee is three keepers probing together in each round: one
+	// triple of measurements per round.
+	committee := func(rounds ...[3]int64) []rc {
+		var rcs []rc
+		for i, ms := range rounds {
+			for k, m := range ms {
+				rcs = append(rcs, rc{byte(10 + k), KindBandwidth, 301 + uint64(i), 0, Pass, m})
+			}
 		}
 		return rcs
 	}
@@ -319,6 +331,10 @@ func TestAggregateVerified(t *testing.T) {
 			KindResult{Kind: KindBandwidth, Challenges: 5, Passes: 2, Fails: 3, Verified: 900}},
 		{"under the min share fails", bw(100, 990, 400, 600), true, 500_000, KindBandwidth,
 			KindResult{Kind: KindBandwidth, Challenges: 4, Passes: 2, Fails: 2, Verified: 400}},
+		{"a committee's measurements of a round add up", committee([3]int64{250, 300, 280}, [3]int64{200, 210, 230}, [3]int64{300, 320, 310}), true, 500_000, KindBandwidth,
+			KindResult{Kind: KindBandwidth, Challenges: 9, Passes: 9, Verified: 830}},
+		{"a round whose sum is under the min share fails whole", committee([3]int64{100, 120, 90}, [3]int64{300, 320, 310}), true, 500_000, KindBandwidth,
+			KindResult{Kind: KindBandwidth, Challenges: 6, Passes: 3, Fails: 3, Verified: 310}},
 		{"no report, no claim", bw(700, 900, 800), false, 500_000, KindBandwidth,
 			KindResult{Kind: KindBandwidth, Challenges: 3, Passes: 3}},
 		{"storage all passed", []rc{{10, KindStorage, 301, 0, Pass, -1}, {11, KindStorage, 302, 0, Pass, -1}}, true, 0, KindStorage,
