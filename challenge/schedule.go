@@ -26,9 +26,13 @@ type Due struct {
 
 // IsDue reports whether, in round b.Round, keeper challenges edge on
 // kind: x, the first 8 bytes of Seed(b, "aro/challenge", keeper, edge,
-// kind) read big-endian, is below floor(Probability[kind] · 2^64).
-// Probability 1 is always due, 0 or absent never. The Due is filled in
-// either way. IsDue does not check the committee or the manifest.
+// kind) read big-endian, is below floor(Probability[kind] · 2^64). For a
+// kind the committee challenges Together, x is read from Seed(b,
+// "aro/probe", edge, kind) instead, the same for every keeper, so that
+// the whole committee is due in the same rounds. Probability 1 is always
+// due, 0 or absent never. The Due, its seed always the keeper's own, is
+// filled in either way. IsDue does not check the committee or the
+// manifest.
 func IsDue(b beacon.Beacon, keeper, edge peer.ID, kind proofs.Kind, p Params) (Due, bool) {
 	d := Due{
 		Round:  b.Round,
@@ -38,8 +42,17 @@ func IsDue(b beacon.Beacon, keeper, edge peer.ID, kind proofs.Kind, p Params) (D
 		Kind:   kind,
 		Seed:   beacon.Seed(b, challengeDomain, []byte(keeper), []byte(edge), []byte(kind)),
 	}
-	return d, thresholdOf(p.Probability[kind]).due(d.Seed)
+	x := d.Seed
+	if Together(kind) {
+		x = beacon.Seed(b, probeDomain, []byte(edge), []byte(kind))
+	}
+	return d, thresholdOf(p.Probability[kind]).due(x)
 }
+
+// Together reports whether an edge's committee challenges it on kind all
+// at once: bandwidth, so that the keepers' simultaneous measurements add
+// up to the edge's capacity beyond any one keeper's link (FlashFlow).
+func Together(kind proofs.Kind) bool { return kind == proofs.KindBandwidth }
 
 // threshold is a probability as the schedule applies it to a seed.
 type threshold struct {
@@ -98,8 +111,10 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 	}
 
 	// Which of those kinds each edge offers, looked up once per edge
-	// rather than once per committee seat.
+	// rather than once per committee seat; and of the kinds challenged
+	// Together, which are due for the whole committee.
 	offered := make([]uint32, len(c.edges))
+	together := make([]uint32, len(c.edges))
 	for i, edge := range c.edges {
 		m, ok := manifests[edge]
 		if !ok || m.Edge != edge || m.Network != p.Network {
@@ -108,6 +123,9 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 		for j, k := range kinds {
 			if offers(m, k.kind, b.Round) {
 				offered[i] |= 1 << j
+				if Together(k.kind) && k.t.due(beacon.Seed(b, probeDomain, c.edgeBytes[i], k.bytes)) {
+					together[i] |= 1 << j
+				}
 			}
 		}
 	}
@@ -145,7 +163,11 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 				s.load(edgeState)
 				s.part(k.bytes)
 				seed := s.seed()
-				if k.t.due(seed) {
+				due := k.t.due(seed)
+				if Together(k.kind) {
+					due = together[i]&(1<<j) != 0
+				}
+				if due {
 					out = append(out, Due{Round: b.Round, Epoch: epoch, Keeper: keeper, Edge: edge, Kind: k.kind, Seed: seed})
 				}
 			}

@@ -192,7 +192,8 @@ func rateNetwork() (Params, []peer.ID, map[peer.ID]proofs.Manifest) {
 
 // TestScheduleRates runs 4,000 rounds (80 epochs) of rateNetwork and
 // counts challenges per kind against the chances to challenge (committee
-// seats of edges offering the kind, per round): liveness on every one,
+// seats of edges offering the kind, per round; for bandwidth, challenged
+// by the whole committee together, edges offering it per round): liveness on every one,
 // compute on none, storage and bandwidth within 4 binomial standard
 // deviations of their probabilities. No challenge is of a kind its edge
 // does not offer, or of an edge without a manifest of this network.
@@ -206,6 +207,9 @@ func TestScheduleRates(t *testing.T) {
 		if epoch := p.EpochOf(r); cs == nil || cs.Epoch() != epoch {
 			cs = NewCommittees(syntheticBeacon(p.FirstRound(epoch)), epoch, edges, p)
 		}
+		// A kind challenged Together is one chance per edge and round,
+		// taken by the whole committee or by none of it.
+		together := map[peer.ID]map[proofs.Kind]int{}
 		for _, d := range Schedule(syntheticBeacon(r), cs, manifests, p) {
 			m, ok := manifests[d.Edge]
 			if !ok || m.Network != p.Network {
@@ -217,12 +221,32 @@ func TestScheduleRates(t *testing.T) {
 			if !cs.Has(d.Edge, d.Keeper) {
 				t.Fatalf("round %d: %s challenged by %s, not on its committee", r, d.Edge, d.Keeper)
 			}
+			if Together(d.Kind) {
+				if together[d.Edge] == nil {
+					together[d.Edge] = map[proofs.Kind]int{}
+				}
+				if together[d.Edge][d.Kind]++; together[d.Edge][d.Kind] == 1 {
+					got[d.Kind]++
+				}
+				continue
+			}
 			got[d.Kind]++
+		}
+		for e, kinds := range together {
+			for k, n := range kinds {
+				if n != len(cs.Of(e)) {
+					t.Fatalf("round %d: %d of edge %s's %d committee keepers due on %s, want all or none", r, n, e, len(cs.Of(e)), k)
+				}
+			}
 		}
 		for _, e := range edges {
 			if m, ok := manifests[e]; ok && m.Network == p.Network {
 				for _, o := range m.Offers {
-					chances[o.Kind] += len(cs.Of(e))
+					if Together(o.Kind) {
+						chances[o.Kind]++
+					} else {
+						chances[o.Kind] += len(cs.Of(e))
+					}
 				}
 			}
 		}

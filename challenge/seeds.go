@@ -13,6 +13,9 @@ import (
 const (
 	committeeDomain = "aro/committee"
 	challengeDomain = "aro/challenge"
+	// probeDomain decides, per edge, the rounds in which its committee
+	// challenges it together (Together kinds).
+	probeDomain = "aro/probe"
 )
 
 // stateHash is a SHA-256 whose state can be saved and restored.
