@@ -137,6 +137,7 @@ type options struct {
 	epochBytes    uint64
 	rand          io.Reader
 	log           *slog.Logger
+	probers       func(proofs.Challenge) int
 }
 
 func newOptions(opts []Option) options {
@@ -237,6 +238,14 @@ func WithRand(r io.Reader) Option {
 			o.rand = r
 		}
 	}
+}
+
+// WithProbers tells a Verifier how many keepers probe the edge of a
+// challenge at once (its committee, which is due Together): each sizes
+// its probe for, and judges its measure against, that share of the
+// claim, as their measures add up to the edge's rate. Without it, one.
+func WithProbers(f func(proofs.Challenge) int) Option {
+	return func(o *options) { o.probers = f }
 }
 
 // WithLogger sets the logger.

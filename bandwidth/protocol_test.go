@@ -377,3 +377,27 @@ func TestForgedReportFails(t *testing.T) {
 		t.Fatalf("%+v, want a fail on the digest", out)
 	}
 }
+
+// TestProbersShareTheClaim: a keeper that probes with two others judges
+// its third of the claim. Over a link of 20 Mbit/s, an edge claiming 48
+// passes when three keepers probe it together and fails when one does
+// alone, the reason naming the share.
+func TestProbersShareTheClaim(t *testing.T) {
+	pn := newProtoNet(t, mbps(20))
+	three := func(proofs.Challenge) int { return 3 }
+	v := NewVerifier(claims(48, 48), WithProbeDuration(500*time.Millisecond), WithProbers(three))
+	out := pn.verify(t, v, pn.challengeOf(1, 0), NewResponder(pn.edgeKey).Serve, 10*time.Second)
+	if out.Result != proofs.Pass {
+		t.Fatalf("with three probers: %+v", out)
+	}
+	alone := NewVerifier(claims(48, 48), WithProbeDuration(500*time.Millisecond))
+	out = pn.verify(t, alone, pn.challengeOf(1, 1), NewResponder(pn.edgeKey).Serve, 10*time.Second)
+	if out.Result != proofs.Fail || !strings.Contains(out.Reason, "claimed 48") {
+		t.Fatalf("alone: %+v, want a fail against the whole claim", out)
+	}
+	split := NewVerifier(claims(90, 90), WithProbeDuration(500*time.Millisecond), WithProbers(three))
+	out = pn.verify(t, split, pn.challengeOf(1, 2), NewResponder(pn.edgeKey).Serve, 10*time.Second)
+	if out.Result != proofs.Fail || !strings.Contains(out.Reason, "30.0 for each of 3 keepers probing together") {
+		t.Fatalf("claim of 90 over a 20 Mbit/s link with three probers: %+v", out)
+	}
+}

@@ -54,11 +54,11 @@ func (v *Verifier) Protocol() protocol.ID { return Protocol }
 // probeBytes sizes one direction of a probe for a claim in Mbit/s: the
 // bytes the claim moves in the probe duration, within the caps. A claim
 // of 0 probes nothing that way.
-func (v *Verifier) probeBytes(claim uint64) uint64 {
+func (v *Verifier) probeBytes(claim float64) uint64 {
 	if claim == 0 {
 		return 0
 	}
-	n := float64(claim) * 1e6 / 8 * v.o.probeDuration.Seconds()
+	n := claim * 1e6 / 8 * v.o.probeDuration.Seconds()
 	return uint64(min(max(n, minProbeBytes), float64(v.o.maxProbeBytes)))
 }
 
@@ -89,7 +89,11 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	if !ok || (offer.UpMbit == 0 && offer.DownMbit == 0) {
 		return proofs.Outcome{}, fmt.Errorf("%w: edge %s", ErrNoClaim, c.Edge)
 	}
-	req := request{Up: v.probeBytes(offer.UpMbit), Down: v.probeBytes(offer.DownMbit)}
+	k := 1
+	if v.o.probers != nil {
+		k = max(1, v.o.probers(c))
+	}
+	req := request{Up: v.probeBytes(float64(offer.UpMbit) / float64(k)), Down: v.probeBytes(float64(offer.DownMbit) / float64(k))}
 	if err := stopped(ctx); err != nil {
 		return proofs.Outcome{}, err
 	}
@@ -105,7 +109,7 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	}
 	stop := wire.ResetOnDone(ctx, s)
 	defer stop()
-	p := &probe{v: v, c: c, s: s, ctx: ctx, req: req, offer: offer}
+	p := &probe{v: v, c: c, s: s, ctx: ctx, req: req, offer: offer, probers: k}
 	out := p.run()
 	if err := stopped(ctx); err != nil {
 		return proofs.Outcome{}, err
@@ -126,6 +130,9 @@ type probe struct {
 	ctx   context.Context
 	req   request
 	offer proofs.Offer
+	// probers is how many keepers probe the edge at once; this one judges
+	// its share of the claim.
+	probers int
 	begin time.Time // when the request was sent
 }
 
@@ -341,8 +348,13 @@ func (p *probe) judge(up, down Throughput, env []byte) proofs.Outcome {
 		m[d.name+"_mbit"] = int64(math.Round(d.t.Mbit))
 		m[d.name+"_kbit"] = int64(math.Round(d.t.Mbit * 1000))
 		lowest, intervals = min(lowest, d.t.Mbit), min(intervals, d.t.Intervals)
-		if d.t.Mbit*1e6 < float64(d.claim)*float64(p.v.o.minShare) {
-			reasons = append(reasons, fmt.Sprintf("%s measured %.1f Mbit/s, claimed %d (at least %.0f%% needed)", d.name, d.t.Mbit, d.claim, float64(p.v.o.minShare)/1e4))
+		share := float64(d.claim) / float64(p.probers)
+		if d.t.Mbit*1e6 < share*float64(p.v.o.minShare) {
+			claimed := fmt.Sprintf("claimed %d", d.claim)
+			if p.probers > 1 {
+				claimed += fmt.Sprintf(", %.1f for each of %d keepers probing together", share, p.probers)
+			}
+			reasons = append(reasons, fmt.Sprintf("%s measured %.1f Mbit/s, %s (at least %.0f%% needed)", d.name, d.t.Mbit, claimed, float64(p.v.o.minShare)/1e4))
 		}
 	}
 	m["mbit_s"] = int64(math.Round(lowest))

@@ -80,6 +80,17 @@ func (e *Engine) attempt(ctx context.Context, c proofs.Challenge, now uint64) {
 		e.log.Error("challenge id", "err", err)
 		return
 	}
+	if Together(c.Kind) {
+		// The committee starts at one time, half a round into the round,
+		// so that its keepers' measures of the edge add up.
+		if wait := e.info.TimeOf(now).Add(e.info.Period / 2).Sub(e.cfg.Clock.Now()); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-e.cfg.Clock.After(wait):
+			}
+		}
+	}
 	if err := e.cfg.Topics.Challenges.Publish(ctx, env); err != nil {
 		e.log.Debug("challenge not gossiped", "challenge", id, "err", err)
 	}

@@ -106,6 +106,16 @@ type Stats struct {
 	Receipts           map[proofs.Result]uint64
 }
 
+// CommitteeOf returns edge's committee in epoch: for a kind challenged
+// Together, the keepers probing the edge at once.
+func (e *Engine) CommitteeOf(ctx context.Context, epoch uint64, edge peer.ID) ([]peer.ID, error) {
+	ec, err := e.committeesFor(ctx, epoch)
+	if err != nil {
+		return nil, err
+	}
+	return ec.forEdge(edge).Of(edge), nil
+}
+
 // Answered returns how many challenges of each kind the edge accepted and
 // answered in epoch, for its Work Report. The counts live in memory for
 // the last few epochs: a restarted edge reports what it answered since.

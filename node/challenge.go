@@ -234,10 +234,21 @@ func (n *Node) verifiers() []proofs.Verifier {
 		}
 		return m.Offer(proofs.KindBandwidth)
 	}
+	// The whole committee probes an edge at once (challenge.Together).
+	probers := func(c proofs.Challenge) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		keepers, err := n.engine.CommitteeOf(ctx, c.Epoch, c.Edge)
+		if err != nil {
+			return 1
+		}
+		return len(keepers)
+	}
 	return []proofs.Verifier{
 		liveness.NewVerifier(),
 		storage.NewVerifier(n.network.StorageLeaves),
 		bandwidth.NewVerifier(claims,
+			bandwidth.WithProbers(probers),
 			bandwidth.WithProbeDuration(n.network.ProbeDuration),
 			bandwidth.WithMaxProbeBytes(n.network.ProbeMaxBytes),
 			bandwidth.WithMinShare(n.network.Rates.MinShare),
