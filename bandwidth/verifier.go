@@ -133,7 +133,7 @@ type probe struct {
 	// probers is how many keepers probe the edge at once; this one judges
 	// its share of the claim.
 	probers int
-	begin time.Time // when the request was sent
+	begin   time.Time // when the request was sent
 }
 
 func (p *probe) run() proofs.Outcome {
