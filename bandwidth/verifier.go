@@ -82,9 +82,6 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	if err := checkChallenge(c); err != nil {
 		return proofs.Outcome{}, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		return proofs.Outcome{}, errors.New("bandwidth: verify: context has no deadline")
-	}
 	offer, ok := v.claims(c.Edge)
 	if !ok || (offer.UpMbit == 0 && offer.DownMbit == 0) {
 		return proofs.Outcome{}, fmt.Errorf("%w: edge %s", ErrNoClaim, c.Edge)
@@ -94,18 +91,12 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 		k = max(1, v.o.probers(c))
 	}
 	req := request{Up: v.probeBytes(float64(offer.UpMbit) / float64(k)), Down: v.probeBytes(float64(offer.DownMbit) / float64(k))}
-	if err := stopped(ctx); err != nil {
-		return proofs.Outcome{}, err
-	}
-	if ctx.Err() != nil {
-		return timeout("no time left to probe"), nil
-	}
-	s, err := open(ctx, Protocol)
+	s, noAnswer, err := proofs.Open(ctx, open, Protocol, "probe")
 	if err != nil {
-		if err := stopped(ctx); err != nil {
-			return proofs.Outcome{}, err
-		}
-		return timeout("could not open a stream to the edge: " + clip(err.Error())), nil
+		return proofs.Outcome{}, fmt.Errorf("bandwidth: verify: %w", err)
+	}
+	if s == nil {
+		return noAnswer, nil
 	}
 	stop := wire.ResetOnDone(ctx, s)
 	defer stop()
