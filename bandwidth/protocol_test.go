@@ -128,7 +128,7 @@ func (pn *protoNet) verify(t testing.TB, v *Verifier, c proofs.Challenge, answer
 // mbps is the link rate in bytes per second of m Mbit/s.
 func mbps(m float64) float64 { return m * 1e6 / 8 }
 
-// TestAccuracy: on links of 10 and 50 Mbit/s an honest edge claiming
+// TestAccuracy: on links of 10, 50 and 200 Mbit/s an honest edge claiming
 // its link passes, and the keeper measures each way within 3% of the
 // link rate. (mocknet's links have one rate for both directions; the
 // probe's directions run one after the other, so each has the link to
@@ -137,7 +137,7 @@ func TestAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("probes take seconds")
 	}
-	for _, rate := range []uint64{10, 50} {
+	for _, rate := range []uint64{10, 50, 200} {
 		pn := newProtoNet(t, mbps(float64(rate)))
 		r := NewResponder(pn.edgeKey)
 		v := NewVerifier(claims(rate, rate), WithProbeDuration(1500*time.Millisecond))
