@@ -15,6 +15,7 @@ import (
 	"github.com/aropeer/aropeer/chain"
 	"github.com/aropeer/aropeer/chain/local"
 	"github.com/aropeer/aropeer/chain/remote"
+	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/exchange"
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node/api"
@@ -166,28 +167,28 @@ func (n *Node) ledgerHandler() http.Handler {
 			}
 		}
 		st.Epoch = n.currentEpoch()
-		// Batches come in epoch order, a few epochs behind: look back a
-		// little from now.
-		for e := st.Epoch; e+16 > st.Epoch && e > 0; e-- {
-			if _, err := n.ledger.Batch(ctx, e-1); err == nil {
-				last := e - 1
-				st.LastBatch = &last
-				break
-			}
+		if last, ok := n.lastBatchEpoch(ctx); ok {
+			st.LastBatch = &last
 		}
 		api.WriteJSON(w, http.StatusOK, st)
 	})
 }
 
 func (n *Node) currentEpoch() uint64 {
-	if n.network.EpochRounds == 0 {
-		return 0
+	return challenge.Params{EpochRounds: n.network.EpochRounds}.EpochOf(n.network.Beacon.RoundAt(n.clock.Now()))
+}
+
+// lastBatchEpoch is the latest epoch with a batch on the ledger. Batches
+// come in epoch order a few epochs behind, so it looks back a little from
+// now rather than through the whole chain.
+func (n *Node) lastBatchEpoch(ctx context.Context) (uint64, bool) {
+	cur := n.currentEpoch()
+	for e := cur; e+16 > cur && e > 0; e-- {
+		if _, err := n.ledger.Batch(ctx, e-1); err == nil {
+			return e - 1, true
+		}
 	}
-	round := n.network.Beacon.RoundAt(n.clock.Now())
-	if round == 0 {
-		return 0
-	}
-	return (round - 1) / n.network.EpochRounds
+	return 0, false
 }
 
 func (n *Node) ledgerAccountsHandler() http.Handler {
@@ -433,18 +434,12 @@ func (n *Node) reportHandler() http.Handler {
 // lastReportedEpoch is the latest epoch with a batch on the ledger, or
 // the epoch that ended last if there is none of the recent ones.
 func (n *Node) lastReportedEpoch(ctx context.Context) uint64 {
-	cur := n.currentEpoch()
 	if n.ledger != nil {
-		for e := cur; e+16 > cur && e > 0; e-- {
-			if _, err := n.ledger.Batch(ctx, e-1); err == nil {
-				return e - 1
-			}
+		if last, ok := n.lastBatchEpoch(ctx); ok {
+			return last
 		}
 	}
-	if cur == 0 {
-		return 0
-	}
-	return cur - 1
+	return max(n.currentEpoch(), 1) - 1
 }
 
 // EdgeReport gathers an edge's epoch: its report, its result in the batch

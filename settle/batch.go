@@ -94,7 +94,7 @@ func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer 
 	for _, sig := range p.sigs {
 		sb.Signatures = append(sb.Signatures, sig)
 	}
-	done := s.submitted[id]
+	done := p.submitted
 	s.mu.Unlock()
 	if done || !s.cfg.Keeper {
 		return
@@ -112,18 +112,18 @@ func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer 
 		return
 	}
 	s.mu.Lock()
-	if s.submitted[id] {
+	if p.submitted {
 		s.mu.Unlock()
 		return
 	}
-	s.submitted[id] = true
+	p.submitted = true
 	s.mu.Unlock()
 	s.count(func(st *Stats) { st.Submitted++ })
 	rec, err := s.cfg.Ledger.SubmitBatch(ctx, sb)
 	if err != nil {
 		s.log.Warn("batch refused by the ledger", "epoch", b.Epoch, "signers", len(signers), "err", err)
 		s.mu.Lock()
-		s.submitted[id] = false // another signature may yet make it pass
+		p.submitted = false // another signature may yet make it pass
 		s.mu.Unlock()
 		return
 	}

@@ -74,14 +74,13 @@ type Settler struct {
 
 	cosign sync.Mutex // one recomputation at a time: they read the same stores
 
-	mu        sync.Mutex
-	pending   map[uint64]map[string]*proposal // epoch → batch ID → signatures
-	signed    map[uint64]string               // epoch → the batch ID this keeper signed
-	judged    map[uint64]map[string]bool      // epoch → batch IDs this keeper recomputed
-	submitted map[string]bool                 // batch IDs sent to the ledger
-	settling  map[uint64]bool
-	started   uint64 // the first round this settler saw
-	stats     Stats
+	mu       sync.Mutex
+	pending  map[uint64]map[string]*proposal // epoch → batch ID → signatures
+	signed   map[uint64]string               // epoch → the batch ID this keeper signed
+	judged   map[uint64]map[string]bool      // epoch → batch IDs this keeper recomputed
+	settling map[uint64]bool
+	started  uint64 // the first round this settler saw
+	stats    Stats
 }
 
 // Stats count what a settler did.
@@ -94,8 +93,9 @@ type Stats struct {
 
 // proposal is one batch and the signatures gathered for it.
 type proposal struct {
-	batch proofs.Batch
-	sigs  map[peer.ID][]byte
+	batch     proofs.Batch
+	sigs      map[peer.ID][]byte
+	submitted bool // sent to the ledger, or being sent
 }
 
 // New checks cfg and prepares a settler.
@@ -126,16 +126,15 @@ func New(cfg Config) (*Settler, error) {
 		cfg.LeaderTimeout = 5
 	}
 	return &Settler{
-		cfg:       cfg,
-		self:      self,
-		log:       cfg.Log.With("component", "settle"),
-		info:      cfg.Beacon.Info(),
-		leaves:    cfg.DB.Namespace(leavesNamespace),
-		pending:   make(map[uint64]map[string]*proposal),
-		signed:    make(map[uint64]string),
-		judged:    make(map[uint64]map[string]bool),
-		submitted: make(map[string]bool),
-		settling:  make(map[uint64]bool),
+		cfg:      cfg,
+		self:     self,
+		log:      cfg.Log.With("component", "settle"),
+		info:     cfg.Beacon.Info(),
+		leaves:   cfg.DB.Namespace(leavesNamespace),
+		pending:  make(map[uint64]map[string]*proposal),
+		signed:   make(map[uint64]string),
+		judged:   make(map[uint64]map[string]bool),
+		settling: make(map[uint64]bool),
 	}, nil
 }
 
