@@ -48,6 +48,13 @@ type Params struct {
 	// Keepers is the genesis keeper list; the settlement issue moves it
 	// to the ledger.
 	Keepers []Keeper
+	// ProbeRounds is how many rounds a challenge of a kind the committee
+	// runs Together may take from its round. An edge is due for such a
+	// challenge only in every ProbeRounds-th round (its slots, offset per
+	// edge), at ProbeRounds times the probability, so that the rate is
+	// the same and two probes of one edge never overlap and split its
+	// link. 0 or 1: every round.
+	ProbeRounds uint64
 }
 
 // Validate checks every field, naming the field and the bad value.

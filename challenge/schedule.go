@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"slices"
 
@@ -42,11 +43,28 @@ func IsDue(b beacon.Beacon, keeper, edge peer.ID, kind proofs.Kind, p Params) (D
 		Kind:   kind,
 		Seed:   beacon.Seed(b, challengeDomain, []byte(keeper), []byte(edge), []byte(kind)),
 	}
-	x := d.Seed
 	if Together(kind) {
-		x = beacon.Seed(b, probeDomain, []byte(edge), []byte(kind))
+		return d, p.probeSlot(b.Round, []byte(edge)) && p.togetherThreshold(kind).due(beacon.Seed(b, probeDomain, []byte(edge), []byte(kind)))
 	}
-	return d, thresholdOf(p.Probability[kind]).due(x)
+	return d, thresholdOf(p.Probability[kind]).due(d.Seed)
+}
+
+// probeSlot reports whether round is one of edge's slots for challenges
+// run Together: every ProbeRounds-th round, offset by a hash of the edge
+// so that the edges' probes spread over the rounds.
+func (p Params) probeSlot(round uint64, edge []byte) bool {
+	if p.ProbeRounds <= 1 {
+		return true
+	}
+	h := sha256.Sum256(append([]byte(probeSlotDomain), edge...))
+	return (round+binary.BigEndian.Uint64(h[:8]))%p.ProbeRounds == 0
+}
+
+// togetherThreshold is the chance of a Together kind in one of an edge's
+// slots: ProbeRounds times the chance per round, so that the rate per
+// round stays Probability[kind] (up to 1 per slot).
+func (p Params) togetherThreshold(kind proofs.Kind) threshold {
+	return thresholdOf(min(p.Probability[kind]*float64(max(p.ProbeRounds, 1)), 1))
 }
 
 // Together reports whether an edge's committee challenges it on kind all
@@ -101,7 +119,11 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 	// of a uint32 hold which of them an edge offers.
 	var kinds []kindRule
 	for _, k := range proofs.Kinds() {
-		if t := thresholdOf(p.Probability[k]); !t.never() {
+		t := thresholdOf(p.Probability[k])
+		if Together(k) {
+			t = p.togetherThreshold(k)
+		}
+		if !t.never() {
 			kinds = append(kinds, kindRule{kind: k, bytes: []byte(k), t: t})
 		}
 	}
@@ -123,7 +145,7 @@ func Schedule(b beacon.Beacon, c *Committees, manifests map[peer.ID]proofs.Manif
 		for j, k := range kinds {
 			if offers(m, k.kind, b.Round) {
 				offered[i] |= 1 << j
-				if Together(k.kind) && k.t.due(beacon.Seed(b, probeDomain, c.edgeBytes[i], k.bytes)) {
+				if Together(k.kind) && p.probeSlot(b.Round, c.edgeBytes[i]) && k.t.due(beacon.Seed(b, probeDomain, c.edgeBytes[i], k.bytes)) {
 					together[i] |= 1 << j
 				}
 			}

@@ -155,11 +155,12 @@ func TestScheduleIsIsDue(t *testing.T) {
 // rateNetwork is 24 edges and 8 keepers with committees of 3. Every edge
 // offers liveness and compute; edges 0-5 offer no storage, 6-11 no
 // bandwidth; edge 12 has no manifest and edge 13 one of another network.
-// Liveness is due always, storage with 0.3, bandwidth 0.05, compute
-// never.
+// Liveness is due always, storage with 0.3, bandwidth 0.05 (in one
+// round of 5), compute never.
 func rateNetwork() (Params, []peer.ID, map[peer.ID]proofs.Manifest) {
 	p := validParams()
 	p.EpochRounds = 50
+	p.ProbeRounds = 5
 	p.Probability = map[proofs.Kind]float64{
 		proofs.KindLiveness: 1, proofs.KindStorage: 0.3, proofs.KindBandwidth: 0.05, proofs.KindCompute: 0,
 	}
@@ -196,12 +197,14 @@ func rateNetwork() (Params, []peer.ID, map[peer.ID]proofs.Manifest) {
 // by the whole committee together, edges offering it per round): liveness on every one,
 // compute on none, storage and bandwidth within 4 binomial standard
 // deviations of their probabilities. No challenge is of a kind its edge
-// does not offer, or of an edge without a manifest of this network.
+// does not offer, or of an edge without a manifest of this network; no
+// two bandwidth probes of an edge come closer than ProbeRounds rounds.
 func TestScheduleRates(t *testing.T) {
 	p, edges, manifests := rateNetwork()
 	const rounds = 4000
 	chances := map[proofs.Kind]int{}
 	got := map[proofs.Kind]int{}
+	lastProbe := map[peer.ID]uint64{}
 	var cs *Committees
 	for r := uint64(1); r <= rounds; r++ {
 		if epoch := p.EpochOf(r); cs == nil || cs.Epoch() != epoch {
@@ -227,6 +230,10 @@ func TestScheduleRates(t *testing.T) {
 				}
 				if together[d.Edge][d.Kind]++; together[d.Edge][d.Kind] == 1 {
 					got[d.Kind]++
+					if last, ok := lastProbe[d.Edge]; ok && r-last < p.ProbeRounds {
+						t.Fatalf("round %d: %s probed again %d rounds after the last probe, want at least %d", r, d.Edge, r-last, p.ProbeRounds)
+					}
+					lastProbe[d.Edge] = r
 				}
 				continue
 			}

@@ -16,6 +16,8 @@ const (
 	// probeDomain decides, per edge, the rounds in which its committee
 	// challenges it together (Together kinds).
 	probeDomain = "aro/probe"
+	// probeSlotDomain hashes an edge to the offset of its probe slots.
+	probeSlotDomain = "aro/probe-slot/"
 )
 
 // stateHash is a SHA-256 whose state can be saved and restored.

@@ -39,6 +39,7 @@ func (n *Node) challengeParams() (challenge.Params, error) {
 		Retries:       nw.Retries,
 		Window:        nw.Window,
 		Keepers:       keepers,
+		ProbeRounds:   nw.ProbeRounds,
 	}
 	return p, p.Validate()
 }

@@ -152,7 +152,7 @@ func New(cfg config.Config, key crypto.PrivKey, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	network, err := config.LookupNetwork(cfg.Network)
+	network, err := cfg.NetworkParams()
 	if err != nil {
 		return nil, err
 	}

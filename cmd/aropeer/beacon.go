@@ -128,7 +128,7 @@ func getBeacon(cmd *cobra.Command, dataDir string, round uint64) (api.BeaconRoun
 	if err == nil || !errors.Is(err, api.ErrNotRunning) {
 		return got, err
 	}
-	n, err := config.LookupNetwork(cfg.Network)
+	n, err := cfg.NetworkParams()
 	if err != nil {
 		return got, err
 	}

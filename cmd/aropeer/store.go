@@ -272,7 +272,7 @@ func newStoreVerifyCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				nw, err := config.LookupNetwork(cfg.Network)
+				nw, err := cfg.NetworkParams()
 				if err != nil {
 					return err
 				}

@@ -49,6 +49,7 @@ type Config struct {
 	Limits    Limits    `toml:"limits" comment:"Resource manager limits: what the node accepts at most."`
 	ConnMgr   ConnMgr   `toml:"connmgr" comment:"Connection manager: trims connections from high down to low, below limits.system_conns."`
 	Log       Log       `toml:"log"`
+	Devnet    Devnet    `toml:"devnet" comment:"A devnet's shared parameters, changed for tests and experiments: every node of the devnet must set the same."`
 }
 
 // Beacon configures the node's beacon sources. Gossip on drand's topic is
@@ -80,6 +81,13 @@ type Bandwidth struct {
 	MaxProbes int `toml:"max_probes" comment:"Probes served at once, at most."`
 	// EpochMiB bounds the probe traffic of one epoch.
 	EpochMiB int64 `toml:"epoch_mib" comment:"Probe traffic served per epoch, at most, in MiB."`
+}
+
+// Devnet overrides parameters of a devnet, which every node of a network
+// must agree on; a network that is not a devnet refuses them.
+type Devnet struct {
+	// Probability replaces the network's challenge probability of a kind.
+	Probability []string `toml:"probability" comment:"Per-kind challenge probabilities replacing the devnet's, as kind=p, e.g. bandwidth=0.5."`
 }
 
 // API configures the local HTTP API.
@@ -131,6 +139,7 @@ func Default(roles ...Role) Config {
 		Offers:    []string{},
 		Beacon:    Beacon{Relays: []string{}},
 		Bandwidth: Bandwidth{MaxProbes: 3, EpochMiB: 2048},
+		Devnet:    Devnet{Probability: []string{}},
 		API:       API{Addr: "127.0.0.1:8547"},
 		Limits: Limits{
 			MemoryMiB:       512,

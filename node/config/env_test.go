@@ -20,7 +20,7 @@ func TestKeys(t *testing.T) {
 		"limits.memory_mib", "limits.system_conns", "limits.system_streams",
 		"limits.peer_conns", "limits.peer_streams", "limits.protocol_streams",
 		"connmgr.low", "connmgr.high", "connmgr.grace",
-		"log.level", "log.format",
+		"log.level", "log.format", "devnet.probability",
 	}
 	if got := config.Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys() =\n%v\nwant\n%v", got, want)

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +74,10 @@ type Network struct {
 	// ProbeMaxBytes caps its bytes each way whatever the claim.
 	ProbeDuration time.Duration
 	ProbeMaxBytes uint64
+	// ProbeRounds spaces an edge's bandwidth probes: at most one starts
+	// in any ProbeRounds rounds (challenge.Params.ProbeRounds), enough
+	// rounds for a probe's deadline.
+	ProbeRounds uint64
 
 	// Rates price verified work for the epoch batches.
 	Rates proofs.Rates
@@ -98,6 +104,47 @@ func (n Network) Topic(kind string) string {
 	return string(n.ProtocolPrefix) + "/" + n.Name + "/" + kind
 }
 
+// NetworkParams returns the parameters of the network c joins: the
+// built-in network, with a devnet's overrides from c.Devnet applied.
+func (c Config) NetworkParams() (Network, error) {
+	n, err := LookupNetwork(c.Network)
+	if err != nil {
+		return Network{}, err
+	}
+	if len(c.Devnet.Probability) == 0 {
+		return n, nil
+	}
+	if n.LocalBeacon == nil {
+		return Network{}, fmt.Errorf("config: devnet.probability: network %s is not a devnet; its parameters are fixed", n.Name)
+	}
+	n.Probability = maps.Clone(n.Probability)
+	for _, s := range c.Devnet.Probability {
+		kind, p, err := parseProbability(s)
+		if err != nil {
+			return Network{}, fmt.Errorf("config: devnet.probability %q: %w", s, err)
+		}
+		n.Probability[kind] = p
+	}
+	return n, nil
+}
+
+// parseProbability reads kind=p, p between 0 and 1.
+func parseProbability(s string) (proofs.Kind, float64, error) {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", 0, errors.New("want kind=p, like bandwidth=0.5")
+	}
+	kind, err := proofs.ParseKind(strings.TrimSpace(name))
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+	if err != nil || !(p >= 0 && p <= 1) {
+		return "", 0, fmt.Errorf("probability %q: want a number from 0 to 1", value)
+	}
+	return kind, p, nil
+}
+
 // NetworkNames lists the built-in networks.
 func NetworkNames() []string { return []string{"devnet"} }
 
@@ -122,7 +169,9 @@ func LookupNetwork(name string) (Network, error) {
 			ProbeDuration: 2 * time.Second,
 			// One machine runs every node of a devnet: 64 MiB each way
 			// keeps a probe of a fast claim from starving the others.
-			ProbeMaxBytes:     64 << 20,
+			ProbeMaxBytes: 64 << 20,
+			// A probe starts half a round into its round and has 6 s.
+			ProbeRounds:       7,
 			Retries:           3,
 			Window:            8,
 			ChallengeDeadline: 2 * time.Second,

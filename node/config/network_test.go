@@ -2,10 +2,12 @@ package config_test
 
 import (
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
 )
 
 func TestLookupNetwork(t *testing.T) {
@@ -36,5 +38,30 @@ func TestLookupNetwork(t *testing.T) {
 	}
 	if want := `config: unknown network "mainnet": want one of devnet`; err.Error() != want {
 		t.Errorf("error %q; want %q", err, want)
+	}
+}
+
+// TestDevnetProbability: a devnet's challenge probabilities can be
+// changed by config (and so by ARO_DEVNET_PROBABILITY) per kind; the
+// others keep the network's.
+func TestDevnetProbability(t *testing.T) {
+	c := config.Default()
+	if err := c.ApplyEnv([]string{"ARO_DEVNET_PROBABILITY=bandwidth=0.5, storage = 1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.NetworkParams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtIn, _ := config.LookupNetwork("devnet")
+	want := map[proofs.Kind]float64{proofs.KindBandwidth: 0.5, proofs.KindStorage: 1, proofs.KindLiveness: builtIn.Probability[proofs.KindLiveness]}
+	if !maps.Equal(n.Probability, want) {
+		t.Errorf("probabilities %v, want %v", n.Probability, want)
+	}
+	if builtIn.Probability[proofs.KindBandwidth] == 0.5 {
+		t.Error("the built-in network was changed")
 	}
 }

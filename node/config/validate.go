@@ -124,6 +124,14 @@ func (c Config) Validate() error {
 			bad("ledger.sequencer", c.Ledger.Sequencer, "empty when ledger.serve is true: this node is the sequencer")
 		}
 	}
+	for i, s := range c.Devnet.Probability {
+		if _, _, err := parseProbability(s); err != nil {
+			bad(fmt.Sprintf("devnet.probability[%d]", i), s, "kind=p with p from 0 to 1, like bandwidth=0.5 (%v)", err)
+		}
+	}
+	if n, err := LookupNetwork(c.Network); err == nil && n.LocalBeacon == nil && len(c.Devnet.Probability) > 0 {
+		bad("devnet.probability", c.Devnet.Probability, "empty: network %s is not a devnet and its parameters are fixed", c.Network)
+	}
 	if c.Beacon.Local {
 		if n, err := LookupNetwork(c.Network); err == nil && n.LocalBeacon == nil {
 			bad("beacon.local", true, "false: network %s follows a drand chain and has no local beacon", c.Network)
