@@ -99,22 +99,28 @@ func (t *Tree) Proof(index int) (InclusionProof, error) {
 	if index < 0 || index >= len(t.leaves) {
 		return InclusionProof{}, fmt.Errorf("proofs: leaf index %d outside tree of %d leaves", index, len(t.leaves))
 	}
-	p := InclusionProof{
+	return InclusionProof{
 		Index: uint64(index),
 		Size:  uint64(len(t.leaves)),
 		Leaf:  t.leaves[index],
-		Path:  make([][]byte, 0, len(t.levels)-1),
-	}
+		Path:  auditPath(t.levels, index),
+	}, nil
+}
+
+// auditPath is the RFC 6962 audit path of the leaf at index, which the
+// caller has checked is in the tree: sibling hashes from the leaf up.
+func auditPath(levels [][][32]byte, index int) [][]byte {
+	path := make([][]byte, 0, len(levels)-1)
 	i := index
-	for _, level := range t.levels[:len(t.levels)-1] {
+	for _, level := range levels[:len(levels)-1] {
 		// A node without a sibling is carried up unchanged and adds
 		// nothing to the path.
 		if s := i ^ 1; s < len(level) {
-			p.Path = append(p.Path, append([]byte(nil), level[s][:]...))
+			path = append(path, append([]byte(nil), level[s][:]...))
 		}
 		i >>= 1
 	}
-	return p, nil
+	return path
 }
 
 // InclusionProof shows that Leaf is the leaf at Index of a tree of Size
@@ -130,12 +136,55 @@ type InclusionProof struct {
 // of RFC 9162 section 2.1.3.2 and compares it with root. A proof that does
 // not hold returns an error wrapping ErrBadProof with the reason.
 func (p InclusionProof) Verify(root [32]byte) error {
-	got, err := rootFromPath(hashLeaf(p.Leaf.Bytes()), p.Index, p.Size, p.Path)
+	return VerifyPath(root, hashLeaf(p.Leaf.Bytes()), p.Index, p.Size, p.Path)
+}
+
+// LeafHash is the RFC 6962 hash of a leaf of bytes b: SHA-256(0x00 || b).
+func LeafHash(b []byte) [32]byte { return hashLeaf(b) }
+
+// HashTree is the same RFC 6962 tree as Tree over leaves that are not
+// CIDs, given by their LeafHash (compute commits the rows of a matrix
+// product with it).
+type HashTree struct {
+	size   int
+	levels [][][32]byte
+}
+
+// NewHashTree builds the tree over leaf hashes, in their order. It keeps
+// the slice.
+func NewHashTree(leaves [][32]byte) *HashTree {
+	return &HashTree{size: len(leaves), levels: buildLevels(leaves)}
+}
+
+// Root is the tree's Merkle Tree Hash; for no leaves, SHA-256 of nothing.
+func (t *HashTree) Root() [32]byte {
+	if len(t.levels) == 0 {
+		return sha256.Sum256(nil)
+	}
+	return t.levels[len(t.levels)-1][0]
+}
+
+// Len is the number of leaves.
+func (t *HashTree) Len() int { return t.size }
+
+// Path is the audit path of the leaf at index, for VerifyPath.
+func (t *HashTree) Path(index int) ([][]byte, error) {
+	if index < 0 || index >= t.size {
+		return nil, fmt.Errorf("proofs: leaf index %d outside tree of %d leaves", index, t.size)
+	}
+	return auditPath(t.levels, index), nil
+}
+
+// VerifyPath checks that path leads from leaf, a LeafHash, at index of a
+// tree of size leaves to root. A path that does not returns an error
+// wrapping ErrBadProof with the reason.
+func VerifyPath(root, leaf [32]byte, index, size uint64, path [][]byte) error {
+	got, err := rootFromPath(leaf, index, size, path)
 	if err != nil {
 		return err
 	}
 	if got != root {
-		return fmt.Errorf("%w: leaf %d of %d does not lead to the root", ErrBadProof, p.Index, p.Size)
+		return fmt.Errorf("%w: leaf %d of %d does not lead to the root", ErrBadProof, index, size)
 	}
 	return nil
 }
