@@ -12,6 +12,7 @@ import (
 
 	"github.com/aropeer/aropeer/bandwidth"
 	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
@@ -77,6 +78,9 @@ func (n *Node) buildManifest() (proofs.Manifest, error) {
 		b := n.cfg.Bandwidth
 		m.Offers = append(m.Offers, proofs.Offer{Kind: proofs.KindBandwidth, UpMbit: b.UpMbit, DownMbit: b.DownMbit})
 	}
+	if n.offers(proofs.KindCompute) {
+		m.Offers = append(m.Offers, proofs.Offer{Kind: proofs.KindCompute, Device: n.cfg.Compute.Device, MilliTOPS: n.cfg.Compute.MilliTOPS})
+	}
 	m.Normalize()
 	return m, nil
 }
@@ -108,6 +112,14 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		config.TopicReceipts:   {},
 		config.TopicManifests:  {},
 	}
+	verifiers, err := n.verifiers()
+	if err != nil {
+		return err
+	}
+	responders, err := n.responders(ctx)
+	if err != nil {
+		return err
+	}
 	eng, err := challenge.New(challenge.Config{
 		Key:    n.key,
 		Params: params,
@@ -124,8 +136,8 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		Keeper:     keeper,
 		Edge:       edge,
 		Manifest:   manifest,
-		Verifiers:  n.verifiers(),
-		Responders: n.responders(ctx),
+		Verifiers:  verifiers,
+		Responders: responders,
 		Log:        n.baseLog,
 		Clock:      n.clock,
 		Registry:   registryFunc(n.keepers),
@@ -209,8 +221,8 @@ func (t *engineTopic) Next(ctx context.Context) (challenge.Message, error) {
 }
 
 // responders are the kinds this node answers: liveness always, storage
-// when it keeps pieces, bandwidth when it offers it.
-func (n *Node) responders(ctx context.Context) []proofs.Responder {
+// when it keeps pieces, bandwidth and compute when it offers them.
+func (n *Node) responders(ctx context.Context) ([]proofs.Responder, error) {
 	rs := []proofs.Responder{liveness.NewResponder(n.key)}
 	if n.pieces != nil {
 		rs = append(rs, n.storageResponder(ctx))
@@ -223,17 +235,41 @@ func (n *Node) responders(ctx context.Context) []proofs.Responder {
 			bandwidth.WithMaxProbeBytes(n.network.ProbeMaxBytes),
 			bandwidth.WithLogger(n.baseLog.With("component", "bandwidth"))))
 	}
-	return rs
+	if n.offers(proofs.KindCompute) {
+		r, err := n.computeResponder()
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+// computeResponder answers compute checks with the configured executor,
+// against the claim of the edge's current manifest.
+func (n *Node) computeResponder() (*compute.Responder, error) {
+	c := n.cfg.Compute
+	var exec compute.Executor = &compute.CPU{}
+	if c.Executor == config.ExecutorExec {
+		exec = &compute.Exec{Program: c.Program, Args: c.Args}
+	}
+	claim := func() (proofs.Offer, bool) { return n.engine.Manifest().Offer(proofs.KindCompute) }
+	return compute.NewResponder(exec, claim,
+		compute.WithParams(n.network.Compute),
+		compute.WithMaxMemory(c.MaxMemoryMiB<<20),
+		compute.WithLogger(n.baseLog.With("component", "compute")))
 }
 
 // verifiers are the kinds a keeper checks.
-func (n *Node) verifiers() []proofs.Verifier {
-	claims := func(edge peer.ID) (proofs.Offer, bool) {
-		m, ok := n.engine.ManifestOf(edge)
-		if !ok {
-			return proofs.Offer{}, false
+func (n *Node) verifiers() ([]proofs.Verifier, error) {
+	claims := func(kind proofs.Kind) func(peer.ID) (proofs.Offer, bool) {
+		return func(edge peer.ID) (proofs.Offer, bool) {
+			m, ok := n.engine.ManifestOf(edge)
+			if !ok {
+				return proofs.Offer{}, false
+			}
+			return m.Offer(kind)
 		}
-		return m.Offer(proofs.KindBandwidth)
 	}
 	// The whole committee probes an edge at once (challenge.Together).
 	probers := func(c proofs.Challenge) int {
@@ -245,16 +281,23 @@ func (n *Node) verifiers() []proofs.Verifier {
 		}
 		return len(keepers)
 	}
+	cv, err := compute.NewVerifier(claims(proofs.KindCompute),
+		compute.WithParams(n.network.Compute),
+		compute.WithLogger(n.baseLog.With("component", "compute")))
+	if err != nil {
+		return nil, err
+	}
 	return []proofs.Verifier{
 		liveness.NewVerifier(),
 		storage.NewVerifier(n.network.StorageLeaves),
-		bandwidth.NewVerifier(claims,
+		cv,
+		bandwidth.NewVerifier(claims(proofs.KindBandwidth),
 			bandwidth.WithProbers(probers),
 			bandwidth.WithProbeDuration(n.network.ProbeDuration),
 			bandwidth.WithMaxProbeBytes(n.network.ProbeMaxBytes),
 			bandwidth.WithMinShare(n.network.Rates.MinShare),
 			bandwidth.WithLogger(n.baseLog.With("component", "bandwidth"))),
-	}
+	}, nil
 }
 
 // registryFunc gives the engine the ledger's keepers, or none without a

@@ -36,6 +36,7 @@ type devnetOptions struct {
 	pieceSize string
 	claimMbit uint64
 	overclaim bool
+	mtops     uint64
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -62,6 +63,7 @@ Running devnet again on the same DIR restarts the same nodes.`,
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the nodes to connect")
 	f.StringVar(&o.pieceSize, "piece-size", "4MiB", "size of the random piece each new edge stores and offers (0 for none)")
 	f.Uint64Var(&o.claimMbit, "claim-mbit", 20, "bandwidth each new edge claims each way, in Mbit/s (0 offers none)")
+	f.Uint64Var(&o.mtops, "compute-mtops", 2, "int8 throughput each new edge claims for its CPU, in milli-TOPS (1 = 1 GOPS; 0 offers no compute)")
 	f.BoolVar(&o.overclaim, "overclaim", false, "the last new edge claims 1 Tbit/s, far above any link, and fails its bandwidth probes")
 	return cmd
 }
@@ -113,7 +115,7 @@ func runDevnet(ctx context.Context, o devnetOptions, out io.Writer) (err error) 
 	if err != nil {
 		return exitCode(2, fmt.Errorf("--piece-size %q: %w", o.pieceSize, err))
 	}
-	nodes, err := prepareDevnet(o.dir, roles, edgeOffer{pieceSize: pieceSize, claimMbit: o.claimMbit, overclaim: o.overclaim})
+	nodes, err := prepareDevnet(o.dir, roles, edgeOffer{pieceSize: pieceSize, claimMbit: o.claimMbit, overclaim: o.overclaim, mtops: o.mtops})
 	if err != nil {
 		return err
 	}
@@ -163,6 +165,7 @@ type edgeOffer struct {
 	pieceSize int64
 	claimMbit uint64
 	overclaim bool // the last edge claims 1 Tbit/s
+	mtops     uint64
 }
 
 func prepareDevnet(dir string, roles []config.Role, offer edgeOffer) ([]*devnetNode, error) {
@@ -209,6 +212,10 @@ func prepareDevnet(dir string, roles []config.Role, offer edgeOffer) ([]*devnetN
 				if offer.overclaim && i == len(roles)-1 {
 					o.upMbit, o.downMbit = 1_000_000, 1_000_000
 				}
+			}
+			if role == config.RoleEdge && offer.mtops > 0 {
+				o.offers = append(o.offers, "compute")
+				o.device, o.milliTOPS = "cpu", offer.mtops
 			}
 			if _, err := initDataDir(o); err != nil {
 				return nil, fmt.Errorf("initialise %s: %w", n.dataDir, err)

@@ -21,11 +21,14 @@ import (
 // faulty, and its report shows the failures. Pieces are small (64 KiB)
 // so that 8 KiB of damage is found within a few challenges. Bandwidth
 // receipts carry measured rates; the last edge claims 1 Tbit/s and fails
-// with both figures in the reason.
+// with both figures in the reason. Compute receipts of the edges' CPUs
+// pass with the matrix size, the edge's time and the rows checked.
 func TestDevnetResources(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet for a minute or two; skipped in -short mode")
 	}
+	// Probes at five times the devnet's rate: one in about 10 rounds.
+	t.Setenv("ARO_DEVNET_PROBABILITY", "bandwidth=0.1")
 	dir := startDevnet(t, []int{1, 4}, "--nodes", "5", "--keepers", "2", "--piece-size", "64KiB", "--overclaim")
 	nodeDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node-%d", i)) }
 	_, stdout, _ := aropeer(t, nil, "id", "--datadir", nodeDir(4))
@@ -148,6 +151,22 @@ func TestDevnetResources(t *testing.T) {
 			if r.Outcome == "fail" && strings.Contains(r.Reason, "measured") && strings.Contains(r.Reason, "claimed 1000000") {
 				t.Log(r.Reason)
 				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "a compute pass of an edge's CPU with its figures", 2*time.Minute, func() bool {
+		for _, k := range []int{1, 2} {
+			var list []proofs.ReceiptJSON
+			jsonOf(t, &list, "receipts", "list", "--json", "--kind", "compute", "--datadir", nodeDir(k))
+			for _, r := range list {
+				if r.Outcome == "pass" && r.Measurements["n"] >= 64 && r.Measurements["rows"] == 8 && r.Measurements["compute_us"] > 0 {
+					t.Logf("compute pass: %v", r.Measurements)
+					return true
+				}
+				if r.Outcome == "fail" {
+					t.Errorf("an honest CPU failed its compute check: %s", r.Reason)
+				}
 			}
 		}
 		return false

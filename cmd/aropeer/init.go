@@ -22,6 +22,9 @@ type initOptions struct {
 	offers    []string
 	upMbit    uint64
 	downMbit  uint64
+	// device and milliTOPS are a compute claim.
+	device    string
+	milliTOPS uint64
 	local     bool
 	force     bool
 }
@@ -52,6 +55,8 @@ func newInitCmd() *cobra.Command {
 	f.StringSliceVar(&o.offers, "offer", nil, "resource kinds an edge offers besides liveness: storage, bandwidth, compute")
 	f.Uint64Var(&o.upMbit, "up-mbit", 0, "an edge's claimed upload in Mbit/s (with --offer bandwidth)")
 	f.Uint64Var(&o.downMbit, "down-mbit", 0, "an edge's claimed download in Mbit/s (with --offer bandwidth)")
+	f.StringVar(&o.device, "compute-device", "cpu", "an edge's claimed compute device class (with --offer compute)")
+	f.Uint64Var(&o.milliTOPS, "compute-mtops", 0, "an edge's claimed int8 throughput in milli-TOPS, 1 = 1 GOPS (with --offer compute)")
 	f.BoolVar(&o.local, "local-beacon", false, "sign the network's rounds with its local beacon (devnet only; one node per network)")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing data directory's config and identity")
 	return cmd
@@ -80,6 +85,9 @@ func initDataDir(o initOptions) (string, error) {
 		cfg.Offers = o.offers
 	}
 	cfg.Bandwidth.UpMbit, cfg.Bandwidth.DownMbit = o.upMbit, o.downMbit
+	if slices.Contains(cfg.Offers, "compute") {
+		cfg.Compute.Device, cfg.Compute.MilliTOPS = o.device, o.milliTOPS
+	}
 	cfg.Beacon.Local = o.local
 	if err := cfg.Validate(); err != nil {
 		return "", exitCode(2, err)

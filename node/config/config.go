@@ -45,6 +45,7 @@ type Config struct {
 	Beacon    Beacon    `toml:"beacon" comment:"Where beacon rounds come from: gossip always, drand HTTP relays, and a devnet's local beacon."`
 	Ledger    Ledger    `toml:"ledger" comment:"Where epoch batches settle: the embedded ledger, served by one sequencer node."`
 	Bandwidth Bandwidth `toml:"bandwidth" comment:"An edge offering bandwidth: what it claims, and how much probing it accepts."`
+	Compute   Compute   `toml:"compute" comment:"An edge offering compute: the device class it claims, and what runs its spot-checks."`
 	API       API       `toml:"api" comment:"Local HTTP API: status, metrics, control."`
 	Limits    Limits    `toml:"limits" comment:"Resource manager limits: what the node accepts at most."`
 	ConnMgr   ConnMgr   `toml:"connmgr" comment:"Connection manager: trims connections from high down to low, below limits.system_conns."`
@@ -82,6 +83,25 @@ type Bandwidth struct {
 	// EpochMiB bounds the probe traffic of one epoch.
 	EpochMiB int64 `toml:"epoch_mib" comment:"Probe traffic served per epoch, at most, in MiB."`
 }
+
+// Compute is an edge's compute claim and the executor that proves it.
+type Compute struct {
+	Device string `toml:"device" comment:"Device class claimed, e.g. cpu or nvidia-rtx-4090."`
+	// MilliTOPS sets the size of each check and its deadline.
+	MilliTOPS uint64 `toml:"milli_tops" comment:"Claimed int8 throughput in milli-TOPS (1 = 1 GOPS); it sets each check's size and deadline."`
+	Executor  string `toml:"executor" comment:"cpu (built in, all cores) or exec (an external worker program, e.g. a GPU one)."`
+	// Program and Args run an exec worker: see compute/worker/README.md.
+	Program string   `toml:"program" comment:"The worker program of executor exec (see compute/worker/README.md)."`
+	Args    []string `toml:"args" comment:"Arguments given to the worker program before n and the seed."`
+	// MaxMemoryMiB bounds what the checks in progress hold.
+	MaxMemoryMiB int64 `toml:"max_memory_mib" comment:"Memory the compute checks in progress may hold, at most, in MiB."`
+}
+
+// Compute executors.
+const (
+	ExecutorCPU  = "cpu"
+	ExecutorExec = "exec"
+)
 
 // Devnet overrides parameters of a devnet, which every node of a network
 // must agree on; a network that is not a devnet refuses them.
@@ -139,6 +159,7 @@ func Default(roles ...Role) Config {
 		Offers:    []string{},
 		Beacon:    Beacon{Relays: []string{}},
 		Bandwidth: Bandwidth{MaxProbes: 3, EpochMiB: 2048},
+		Compute:   Compute{Executor: ExecutorCPU, Args: []string{}, MaxMemoryMiB: 256},
 		Devnet:    Devnet{Probability: []string{}},
 		API:       API{Addr: "127.0.0.1:8547"},
 		Limits: Limits{

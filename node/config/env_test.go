@@ -16,6 +16,7 @@ func TestKeys(t *testing.T) {
 		"roles", "network", "listen", "announce", "bootstrap", "deny", "keepers", "offers",
 		"beacon.relays", "beacon.local", "ledger.serve", "ledger.sequencer",
 		"bandwidth.up_mbit", "bandwidth.down_mbit", "bandwidth.max_probes", "bandwidth.epoch_mib",
+		"compute.device", "compute.milli_tops", "compute.executor", "compute.program", "compute.args", "compute.max_memory_mib",
 		"api.addr",
 		"limits.memory_mib", "limits.system_conns", "limits.system_streams",
 		"limits.peer_conns", "limits.peer_streams", "limits.protocol_streams",

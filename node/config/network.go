@@ -12,6 +12,7 @@ import (
 
 	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/proofs"
 )
 
@@ -78,6 +79,9 @@ type Network struct {
 	// in any ProbeRounds rounds (challenge.Params.ProbeRounds), enough
 	// rounds for a probe's deadline.
 	ProbeRounds uint64
+	// Compute sizes compute spot-checks from an edge's claim and sets
+	// their deadlines.
+	Compute compute.Params
 
 	// Rates price verified work for the epoch batches.
 	Rates proofs.Rates
@@ -161,10 +165,13 @@ func LookupNetwork(name string) (Network, error) {
 			LocalBeacon:    beacon.DevnetSigner,
 			EpochRounds:    30,
 			CommitteeSize:  3,
-			Probability:    map[proofs.Kind]float64{proofs.KindLiveness: 0.1, proofs.KindStorage: 0.1, proofs.KindBandwidth: 0.02},
+			Probability:    map[proofs.Kind]float64{proofs.KindLiveness: 0.1, proofs.KindStorage: 0.1, proofs.KindBandwidth: 0.02, proofs.KindCompute: 0.05},
 			// A bandwidth probe streams 2 s each way, with a second for
 			// stalls and one for the report.
-			Deadline:      map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second, proofs.KindStorage: 2 * time.Second, proofs.KindBandwidth: 6 * time.Second},
+			// A compute check's budget is at most Target·Slack + Overhead
+			// (1.1 s); the rest is for the round trips and the rows.
+			Deadline:      map[proofs.Kind]time.Duration{proofs.KindLiveness: 2 * time.Second, proofs.KindStorage: 2 * time.Second, proofs.KindBandwidth: 6 * time.Second, proofs.KindCompute: 5 * time.Second},
+			Compute:       compute.DefaultParams(),
 			StorageLeaves: 16,
 			ProbeDuration: 2 * time.Second,
 			// One machine runs every node of a devnet: 64 MiB each way

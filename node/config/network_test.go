@@ -57,7 +57,7 @@ func TestDevnetProbability(t *testing.T) {
 		t.Fatal(err)
 	}
 	builtIn, _ := config.LookupNetwork("devnet")
-	want := map[proofs.Kind]float64{proofs.KindBandwidth: 0.5, proofs.KindStorage: 1, proofs.KindLiveness: builtIn.Probability[proofs.KindLiveness]}
+	want := map[proofs.Kind]float64{proofs.KindBandwidth: 0.5, proofs.KindStorage: 1, proofs.KindLiveness: builtIn.Probability[proofs.KindLiveness], proofs.KindCompute: builtIn.Probability[proofs.KindCompute]}
 	if !maps.Equal(n.Probability, want) {
 		t.Errorf("probabilities %v, want %v", n.Probability, want)
 	}

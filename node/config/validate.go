@@ -13,6 +13,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/aropeer/aropeer/proofs"
 )
 
 // maxMbit bounds a bandwidth claim, as proofs.MaxMbit does.
@@ -105,6 +107,33 @@ func (c Config) Validate() error {
 	}
 	if b.EpochMiB < 1 {
 		bad("bandwidth.epoch_mib", b.EpochMiB, "at least 1")
+	}
+	cp := c.Compute
+	if slices.Contains(c.Offers, "compute") {
+		if cp.Device == "" {
+			bad("compute.device", cp.Device, "a device class like cpu or nvidia-rtx-4090 when offers lists compute")
+		}
+		if cp.MilliTOPS == 0 {
+			bad("compute.milli_tops", cp.MilliTOPS, "a claim in milli-TOPS (1 = 1 GOPS) when offers lists compute")
+		}
+	}
+	if len(cp.Device) > 64 || !printableASCII(cp.Device) {
+		bad("compute.device", cp.Device, "up to 64 printable ASCII characters")
+	}
+	if cp.MilliTOPS > proofs.MaxMilliTOPS {
+		bad("compute.milli_tops", cp.MilliTOPS, "at most %d (a million TOPS)", uint64(proofs.MaxMilliTOPS))
+	}
+	switch cp.Executor {
+	case ExecutorCPU:
+	case ExecutorExec:
+		if cp.Program == "" {
+			bad("compute.program", cp.Program, "the worker program to run when compute.executor is exec")
+		}
+	default:
+		bad("compute.executor", cp.Executor, "%s or %s", ExecutorCPU, ExecutorExec)
+	}
+	if cp.MaxMemoryMiB < 1 {
+		bad("compute.max_memory_mib", cp.MaxMemoryMiB, "at least 1")
 	}
 	for i, s := range c.Deny {
 		if _, _, err := parseDeny(s); err != nil {
@@ -239,4 +268,14 @@ func tomlValue(v any) string {
 		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return fmt.Sprint(v)
+}
+
+// printableASCII reports whether s holds only printable ASCII.
+func printableASCII(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			return false
+		}
+	}
+	return true
 }
