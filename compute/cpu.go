@@ -201,8 +201,19 @@ func productRows(n int, aRows [][]int8, b []int8) [][]int32 {
 		if n%2 == 1 {
 			packed[h-1] = int64(row[n-1])
 		}
-		for r, ar := range aRows {
-			x := int64(ar[k])
+		// Two rows of A at a time: each packed word of B is loaded once
+		// for both.
+		r := 0
+		for ; r+1 < len(aRows); r += 2 {
+			x0, x1 := int64(aRows[r][k]), int64(aRows[r+1][k])
+			s0, s1 := acc[r][:len(packed)], acc[r+1][:len(packed)]
+			for p, y := range packed {
+				s0[p] += x0 * y
+				s1[p] += x1 * y
+			}
+		}
+		if r < len(aRows) {
+			x := int64(aRows[r][k])
 			s := acc[r][:len(packed)]
 			for p, y := range packed {
 				s[p] += x * y
