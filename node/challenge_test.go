@@ -11,8 +11,10 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/aropeer/aropeer/bandwidth"
 	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/node"
@@ -257,7 +259,9 @@ func TestOfflineEdge(t *testing.T) {
 
 // TestForgedChallenges has a genesis keeper publish challenges the
 // schedule did not call for, and send them to edges: every validator
-// rejects them, its gossip score falls, and the edges refuse them.
+// rejects them, its gossip score falls, and the edges refuse them. The
+// edges offer bandwidth too (never scheduled here): a bandwidth challenge
+// from a keeper outside the edge's committee gets no byte of keystream.
 func TestForgedChallenges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -265,6 +269,10 @@ func TestForgedChallenges(t *testing.T) {
 	forgerKey, forgerID := newKey(t)
 	listForger := func(_ int, _ []peer.ID, cfg *config.Config, _ *[]node.Option) {
 		cfg.Keepers = append(cfg.Keepers, fmt.Sprintf("%s=100", forgerID))
+		if cfg.HasRole(config.RoleEdge) {
+			cfg.Offers = []string{"bandwidth"}
+			cfg.Bandwidth.UpMbit, cfg.Bandwidth.DownMbit = 10, 10
+		}
 	}
 	tn := startNetwork(t, ctx, 3, 6, challengeNet(nw, keepersOf(3), listForger)...)
 	keeper := tn.keepers[0]
@@ -278,15 +286,10 @@ func TestForgedChallenges(t *testing.T) {
 	// Wait for a whole epoch, whose committees everyone can compute.
 	epoch := params.EpochOf(info.RoundAt(time.Now())) + 1
 	waitRound(t, ctx, keeper, params.FirstRound(epoch)+1)
-	first, err := keeper.Beacon().Get(ctx, params.FirstRound(epoch))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var edgeIDs []peer.ID
 	for _, e := range tn.edges {
 		edgeIDs = append(edgeIDs, e.Host().ID())
 	}
-	cs := challenge.NewCommittees(first, epoch, edgeIDs, params)
 
 	// The forger joins the gossip with plain gossipsub and no validators.
 	forger, err := tn.mn.AddPeer(forgerKey, mocknetAddr(t))
@@ -299,11 +302,15 @@ func TestForgedChallenges(t *testing.T) {
 	// forge makes a challenge of the current round for edge: with a seed
 	// that the beacon did not give (on the committee or not, it is not
 	// scheduled), or for an edge whose committee the forger is not on.
-	forge := func(edge peer.ID) []byte {
+	forge := func(edge peer.ID, kinds ...proofs.Kind) []byte {
+		kind := proofs.KindLiveness
+		if len(kinds) > 0 {
+			kind = kinds[0]
+		}
 		round := info.RoundAt(time.Now())
 		c := proofs.Challenge{
 			Network: nw.Name, Epoch: params.EpochOf(round), Round: round,
-			Keeper: forgerID, Edge: edge, Kind: proofs.KindLiveness,
+			Keeper: forgerID, Edge: edge, Kind: kind,
 			Seed: bytes.Repeat([]byte{7}, 32),
 		}
 		env, _, err := proofs.SealChallenge(forgerKey, c)
@@ -329,33 +336,53 @@ func TestForgedChallenges(t *testing.T) {
 	// Sent straight to the edges, the forged challenges are refused: one
 	// to an edge whose committee the forger is on, one to an edge whose
 	// committee it is not on.
+	// The committees of the epoch the forged challenges are sent in; a
+	// later epoch if the forger sits on every edge's committee or none.
 	var on, off *node.Node
-	for _, e := range tn.edges {
-		if cs.Has(e.Host().ID(), forgerID) {
-			on = e
-		} else {
-			off = e
+	for tries := 0; (on == nil || off == nil) && tries < 8; tries++ {
+		epoch := params.EpochOf(info.RoundAt(time.Now()))
+		if tries > 0 {
+			epoch++
+			waitRound(t, ctx, keeper, params.FirstRound(epoch))
+		}
+		first, err := keeper.Beacon().Get(ctx, params.FirstRound(epoch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := challenge.NewCommittees(first, epoch, edgeIDs, params)
+		on, off = nil, nil
+		for _, e := range tn.edges {
+			if cs.Has(e.Host().ID(), forgerID) {
+				on = e
+			} else {
+				off = e
+			}
 		}
 	}
 	for _, e := range []*node.Node{on, off} {
 		if e == nil {
 			continue
 		}
-		refused := e.Engine().Stats().Refused
-		s, err := forger.NewStream(ctx, e.Host().ID(), liveness.Protocol)
-		if err != nil {
-			t.Fatal(err)
+		for _, k := range []struct {
+			kind     proofs.Kind
+			protocol protocol.ID
+		}{{proofs.KindLiveness, liveness.Protocol}, {proofs.KindBandwidth, bandwidth.Protocol}} {
+			refused := e.Engine().Stats().Refused
+			s, err := forger.NewStream(ctx, e.Host().ID(), k.protocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := wire.WriteFrame(s, forge(e.Host().ID(), k.kind), time.Now().Add(5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.Read(make([]byte, 1)); n > 0 || err == nil {
+				t.Errorf("edge %s answered a forged %s challenge", e.Host().ID(), k.kind)
+			}
+			s.Reset()
+			eventually(t, 10*time.Second, "the edge counts the refusal", func() bool {
+				return e.Engine().Stats().Refused > refused
+			})
 		}
-		if err := wire.WriteFrame(s, forge(e.Host().ID()), time.Now().Add(5*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wire.ReadFrame(s, liveness.MaxHeartbeatSize, time.Now().Add(5*time.Second)); err == nil {
-			t.Errorf("edge %s answered a forged challenge", e.Host().ID())
-		}
-		s.Reset()
-		eventually(t, 10*time.Second, "the edge counts the refusal", func() bool {
-			return e.Engine().Stats().Refused > refused
-		})
 	}
 	if on == nil || off == nil {
 		t.Logf("the forger is on %v of the committees; one case was not exercised", on != nil)
