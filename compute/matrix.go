@@ -36,14 +36,20 @@ func MatrixSeed(challengeSeed, nonce []byte) [32]byte {
 // 64. A is its first n*n bytes, B the next n*n, each row-major and read
 // as int8.
 func keystream(seed [32]byte, off int, dst []byte) {
+	c := cipherAt(seed, off)
+	clear(dst)
+	c.XORKeyStream(dst, dst)
+}
+
+// cipherAt is the cipher of keystream, at byte off (a multiple of 64).
+func cipherAt(seed [32]byte, off int) *chacha.Cipher {
 	var nonce [12]byte
 	c, err := chacha.NewCipher(nonce[:], seed[:], 20)
 	if err != nil {
 		panic("compute: chacha20 with a 32-byte key and a 12-byte nonce: " + err.Error())
 	}
 	c.SetCounter(uint64(off / 64))
-	clear(dst)
-	c.XORKeyStream(dst, dst)
+	return c
 }
 
 // Matrices returns A and B of size n for seed: 2n^2 bytes of ChaCha20
@@ -66,13 +72,31 @@ func rowOfA(n int, seed [32]byte, i int) []int8 {
 	return asInt8(buf[skip:])
 }
 
-// matrixB returns B alone.
-func matrixB(n int, seed [32]byte) []int8 {
+// bBlock is how many bytes of B rowsOfB generates at a time: enough for
+// the cipher's wide path, little enough to stay in cache until used.
+const bBlock = 32 << 10
+
+// rowsOfB calls fn with each row of B in turn, generating B a block of
+// rows at a time: the keeper, which needs each row once, never holds B
+// whole (n^2 bytes, 256 MiB at maxN). fn must not keep row.
+func rowsOfB(n int, seed [32]byte, fn func(row []int8)) {
 	off := n * n
-	skip := off % 64
-	buf := make([]byte, skip+n*n)
-	keystream(seed, off-skip, buf)
-	return asInt8(buf[skip:])
+	c := cipherAt(seed, off-off%64)
+	if skip := off % 64; skip > 0 {
+		var pad [64]byte
+		c.XORKeyStream(pad[:skip], pad[:skip])
+	}
+	per := max(1, bBlock/n)
+	buf := make([]byte, per*n)
+	for k0 := 0; k0 < n; k0 += per {
+		blk := buf[:min(per, n-k0)*n]
+		clear(blk)
+		c.XORKeyStream(blk, blk)
+		rows := asInt8(blk)
+		for k := 0; k < len(rows); k += n {
+			fn(rows[k : k+n])
+		}
+	}
 }
 
 // asInt8 reads b as int8, without a copy: a copy of the keystream would
