@@ -92,7 +92,21 @@ type Mux struct {
 
 	mu     sync.Mutex
 	latest Beacon // zero until Watch delivers a round
+	// verified holds the beacons that verified, with their sources'
+	// names: every challenge and receipt a node judges asks for its
+	// round's beacon, and a BLS check costs milliseconds.
+	verified map[uint64]verifiedBeacon
 }
+
+// verifiedBeacon is a beacon that verified, and the source it came from.
+type verifiedBeacon struct {
+	b      Beacon
+	source string
+}
+
+// verifiedRounds bounds the cache of verified beacons: about the rounds
+// a challenge or receipt can still be judged in, and far more.
+const verifiedRounds = 1024
 
 // NewMux returns a mux over sources, which must all serve the chain info
 // describes.
@@ -203,7 +217,43 @@ func (m *Mux) GetFrom(ctx context.Context, round uint64) (Beacon, string, error)
 	if t := m.info.TimeOf(round); t.After(m.clock.Now()) {
 		return Beacon{}, "", fmt.Errorf("%w: round %d is due at %s", ErrNotYet, round, t.UTC().Format(time.RFC3339))
 	}
+	if v, ok := m.cached(round); ok {
+		return v.b, v.source, nil
+	}
 	return m.get(ctx, round)
+}
+
+// cached returns round's beacon if it verified before, as a copy the
+// caller may keep.
+func (m *Mux) cached(round uint64) (verifiedBeacon, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.verified[round]
+	if ok {
+		v.b = cloneBeacon(v.b)
+	}
+	return v, ok
+}
+
+// remember caches b, which verified, dropping rounds far behind it.
+func (m *Mux) remember(b Beacon, source string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.verified == nil {
+		m.verified = make(map[uint64]verifiedBeacon)
+	}
+	if len(m.verified) >= verifiedRounds {
+		for r := range m.verified {
+			if r+verifiedRounds/2 < b.Round {
+				delete(m.verified, r)
+			}
+		}
+		if len(m.verified) >= verifiedRounds {
+			// Rounds asked out of order and far apart: start afresh.
+			clear(m.verified)
+		}
+	}
+	m.verified[b.Round] = verifiedBeacon{b: cloneBeacon(b), source: source}
 }
 
 // get asks every source for round at once and returns the first answer
@@ -263,6 +313,7 @@ func (m *Mux) check(i int, round uint64, b Beacon) error {
 		return err
 	}
 	m.metrics.verified[i].Inc()
+	m.remember(b, m.names[i])
 	return nil
 }
 

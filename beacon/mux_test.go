@@ -317,6 +317,35 @@ func TestMuxGetFirstVerifiedWins(t *testing.T) {
 	})
 }
 
+// TestMuxGetRemembers: a round that verified is not asked of the sources,
+// nor verified, again; a copy comes back, so a caller that changes it
+// does not change what others get.
+func TestMuxGetRemembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestSigner(t, 1, time.Now().Unix()-300)
+		src := &fakeSource{name: "src", info: s.Info(), get: func(_ context.Context, round uint64) (Beacon, error) {
+			return mustSign(t, s, round), nil
+		}}
+		m := newTestMux(t, s.Info(), []Source{src})
+		first, err := m.Get(t.Context(), 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Randomness[0] ^= 0xff
+		b, from, err := m.GetFrom(t.Context(), 50)
+		if err != nil || from != "src" {
+			t.Fatalf("GetFrom(50) again = %v from %q", err, from)
+		}
+		checkBeacon(t, s, b, 50)
+		if n := src.gets.Load(); n != 1 {
+			t.Errorf("the source was asked %d times for one round", n)
+		}
+		if v := value(t, m.metrics.verified[0]); v != 1 {
+			t.Errorf("verified_total %v, want 1", v)
+		}
+	})
+}
+
 func TestMuxGetInvalidNeverWins(t *testing.T) {
 	s := newTestSigner(t, 1, 1_700_000_000)
 	forger := newTestSigner(t, 2, s.Info().GenesisTime)
