@@ -193,10 +193,20 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 	if s.cfg.Edge && (since == 0 || since == 2) && s.wasUp(ended) {
 		s.publishReport(ctx, ended)
 	}
-	if s.cfg.Edge && !s.cfg.Keeper && since == s.cfg.Grace && s.cfg.CatchUp != nil && s.cfg.Registry != nil {
+	// The epoch whose grace has run out by this round: the grace may be
+	// longer than an epoch.
+	if b.Round < s.cfg.Grace {
+		return
+	}
+	graced := p.EpochOf(b.Round - s.cfg.Grace)
+	if graced == 0 {
+		return
+	}
+	settled := graced - 1
+	if s.cfg.Edge && !s.cfg.Keeper && b.Round-s.cfg.Grace == p.FirstRound(graced) && s.cfg.CatchUp != nil && s.cfg.Registry != nil {
 		// An edge fetches the receipts about it that gossip did not bring.
 		wg.Go(func() {
-			keepers, err := s.cfg.Registry(ctx, ended)
+			keepers, err := s.cfg.Registry(ctx, settled)
 			if err != nil {
 				return
 			}
@@ -204,20 +214,20 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 			for i, k := range keepers {
 				ids[i] = k.ID
 			}
-			if err := s.cfg.CatchUp(ctx, ended, ids); err != nil {
-				s.log.Debug("receipts catch-up incomplete", "epoch", ended, "err", err)
+			if err := s.cfg.CatchUp(ctx, settled, ids); err != nil {
+				s.log.Debug("receipts catch-up incomplete", "epoch", settled, "err", err)
 			}
 		})
 	}
 	// From the grace on rather than at it: a round whose beacon never
 	// came must not leave the epoch unsettled.
-	if s.cfg.Keeper && since >= s.cfg.Grace {
+	if s.cfg.Keeper {
 		s.mu.Lock()
-		busy := s.settling[ended]
-		s.settling[ended] = true
+		busy := s.settling[settled]
+		s.settling[settled] = true
 		s.mu.Unlock()
 		if !busy {
-			wg.Go(func() { s.settle(ctx, ended, b) })
+			wg.Go(func() { s.settle(ctx, settled, b) })
 		}
 	}
 }
