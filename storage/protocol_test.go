@@ -238,6 +238,13 @@ func TestSilentEdgeTimesOut(t *testing.T) {
 	if out.Result != proofs.Timeout {
 		t.Fatalf("%+v, want a timeout", out)
 	}
+	// A stream reset before the deadline shows no cheating either: it is
+	// retried like silence, not failed.
+	reset := func(_ context.Context, _ proofs.Challenge, s network.Stream) { s.Reset() }
+	out = pn.verify(t, NewVerifier(0), pn.challengeOf(1, piece.tree), reset, 5*time.Second)
+	if out.Result != proofs.Timeout || !strings.Contains(out.Reason, "stream failed") {
+		t.Fatalf("reset at once: %+v, want a timeout", out)
+	}
 }
 
 // TestWrongAnswersFail: proofs of other leaves, too few proofs, a

@@ -65,10 +65,16 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 		if err := proofs.Stopped(ctx); err != nil {
 			return proofs.Outcome{}, err
 		}
-		if ctx.Err() != nil || errors.Is(err, wire.ErrTimeout) || errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrBadFrame):
+			return fail("unreadable answer: " + clip(err.Error())), nil
+		case ctx.Err() != nil || errors.Is(err, wire.ErrTimeout) || errors.Is(err, io.EOF):
 			return noAnswer, nil
+		default:
+			// A reset or a broken connection shows no cheating: it is
+			// retried like silence.
+			return proofs.Outcome{Result: proofs.Timeout, Reason: clip("stream failed before the proofs: " + err.Error())}, nil
 		}
-		return fail("unreadable answer: " + clip(err.Error())), nil
 	}
 	_ = s.Close()
 	out := v.judge(c, frame)
