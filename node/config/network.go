@@ -192,8 +192,11 @@ func LookupNetwork(name string) (Network, error) {
 				// challenge on it.
 				PenaltyPerFault: 20,
 			},
-			KeeperReward:  1,
-			BatchGrace:    10,
+			KeeperReward: 1,
+			// The last retry of an epoch's last round starts up to Window
+			// rounds after it and may take a bandwidth probe's 6 s; then
+			// its receipt travels.
+			BatchGrace:    16,
 			LeaderTimeout: 5,
 			DisputeEpochs: 4,
 			SlashPPM:      500_000,
