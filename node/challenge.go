@@ -250,7 +250,10 @@ func (n *Node) responders(ctx context.Context) ([]proofs.Responder, error) {
 func (n *Node) computeResponder() (*compute.Responder, error) {
 	c := n.cfg.Compute
 	var exec compute.Executor = &compute.CPU{}
-	if c.Executor == config.ExecutorExec {
+	switch {
+	case n.computeExec != nil:
+		exec = n.computeExec
+	case c.Executor == config.ExecutorExec:
 		exec = &compute.Exec{Program: c.Program, Args: c.Args}
 	}
 	claim := func() (proofs.Offer, bool) { return n.engine.Manifest().Offer(proofs.KindCompute) }

@@ -25,6 +25,7 @@ import (
 	"github.com/aropeer/aropeer/chain"
 	"github.com/aropeer/aropeer/chain/local"
 	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/node/api"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
@@ -62,10 +63,13 @@ type Node struct {
 	reports  *proofs.ReportStore
 	engine   *challenge.Engine // on keepers and edges
 	ledger   chain.Settlement  // the embedded ledger or a client of it; nil without one
-	local    *local.Ledger     // on the sequencer
-	keepers  *registry         // the ledger's keepers, if there is a ledger
-	settler  *settle.Settler   // on keepers and edges
-	pieces   *pieces.Store     // on edges offering storage
+	// computeExec, if set, replaces the configured compute executor.
+	computeExec compute.Executor
+	hideFaults  bool            // WithHiddenFaults
+	local       *local.Ledger   // on the sequencer
+	keepers     *registry       // the ledger's keepers, if there is a ledger
+	settler     *settle.Settler // on keepers and edges
+	pieces      *pieces.Store   // on edges offering storage
 
 	manifestMu sync.Mutex // one manifest update at a time
 
@@ -129,6 +133,18 @@ func WithNetwork(nw config.Network) Option {
 // HTTP and local sources it would build from its config.
 func WithBeacon(src beacon.Source) Option {
 	return func(n *Node) error { n.beacon = src; return nil }
+}
+
+// WithComputeExecutor answers compute checks with exec in place of the
+// executor the config names, as a simulation's lazy edge does.
+func WithComputeExecutor(exec compute.Executor) Option {
+	return func(n *Node) error { n.computeExec = exec; return nil }
+}
+
+// WithHiddenFaults makes an edge that finds a piece damaged keep quiet
+// rather than declare it faulty, as a simulation's lazy edge does.
+func WithHiddenFaults() Option {
+	return func(n *Node) error { n.hideFaults = true; return nil }
 }
 
 // WithoutAPI runs the node without its HTTP API, as a simulation does.
@@ -219,6 +235,11 @@ func (n *Node) Beacon() beacon.Source { return n.feed }
 
 // Receipts returns the node's receipt store.
 func (n *Node) Receipts() *proofs.ReceiptStore { return n.receipts }
+
+// Ledger returns the settlement the node submits to and reads: the
+// embedded ledger on its sequencer, a client of it elsewhere; nil before
+// Run has opened it, or without one.
+func (n *Node) Ledger() chain.Settlement { return n.ledger }
 
 // Engine returns the challenge engine, or nil on a node that is neither
 // keeper nor edge.

@@ -153,5 +153,8 @@ func (n *Node) storageResponder(ctx context.Context) proofs.Responder {
 			n.log.Error("fault not declared", "piece", piece, "err", err)
 		}
 	}
+	if n.hideFaults {
+		damaged = nil
+	}
 	return storage.NewResponder(n.pieces, n.network.StorageLeaves, damaged, n.baseLog.With("component", "storage"))
 }
