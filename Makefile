@@ -1,4 +1,4 @@
-# aropeer: `make devnet` runs a local network, `make test` runs the tests.
+# aropeer: `make sim` simulates a network with cheaters, `make test` runs the tests.
 GO       ?= go
 PKGS     ?= ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 NODES    ?= 4
 
-.PHONY: build test test-race bench fuzz devnet lint tidy-check clean
+.PHONY: build test test-race bench fuzz devnet sim lint tidy-check clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/aropeer ./cmd/aropeer
@@ -39,6 +39,11 @@ fuzz:
 devnet: build
 	./bin/aropeer devnet --nodes $(NODES) --dir devnet
 
+# The README's main command: a whole network with cheaters in one process
+# on the built-in scenario; the report goes to sim-report/.
+sim: build
+	./bin/aropeer sim --out sim-report
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
@@ -48,4 +53,4 @@ tidy-check:
 	git diff --exit-code go.mod go.sum
 
 clean:
-	rm -rf bin devnet
+	rm -rf bin devnet sim-report

@@ -80,6 +80,7 @@ func newRootCmd() *cobra.Command {
 		newLedgerCmd(),
 		newReportCmd(),
 		newStoreCmd(),
+		newSimCmd(),
 	)
 	return root
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aropeer/aropeer/sim"
+)
+
+// simOptions are the flags of `aropeer sim`; a zero number keeps the
+// scenario's.
+type simOptions struct {
+	scenario string
+	edges    int
+	keepers  int
+	epochs   int
+	seed     uint64
+	out      string
+	logs     bool
+	cpuProf  string
+}
+
+func newSimCmd() *cobra.Command {
+	var o simOptions
+	cmd := &cobra.Command{
+		Use:   "sim [--scenario FILE] [--edges N] [--keepers K] [--epochs E] [--seed S] [--out DIR]",
+		Short: "Simulate a whole network with cheaters in one process and report what it caught",
+		Long: `sim runs a bootstrap node, keepers and edges as real aropeer nodes in one
+process over simulated links, some of them cheating by the strategies the
+scenario assigns, for a few epochs; then it reads the epoch batches from
+the ledger and reports, per strategy, the nodes caught, how fast, and what
+everyone earned. The report is printed and written to DIR as report.md and
+report.json. Without --scenario the built-in scenario runs: about 40
+edges, 4 keepers and every strategy.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runSim(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.scenario, "scenario", "", "scenario TOML file (default: the built-in scenario)")
+	f.IntVar(&o.edges, "edges", 0, "number of edges (default: the scenario's)")
+	f.IntVar(&o.keepers, "keepers", 0, "number of keepers (default: the scenario's)")
+	f.IntVar(&o.epochs, "epochs", 0, "number of epochs (default: the scenario's)")
+	f.Uint64Var(&o.seed, "seed", 0, "seed of the run (default: the scenario's)")
+	f.StringVar(&o.out, "out", "sim-report", "directory for report.md, report.json and the nodes' log")
+	f.BoolVar(&o.logs, "logs", true, "write the nodes' logs to DIR/nodes.log")
+	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the run to FILE")
+	_ = f.MarkHidden("cpuprofile")
+	return cmd
+}
+
+func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
+	s := sim.Default()
+	if o.scenario != "" {
+		var err error
+		if s, err = sim.Load(o.scenario); err != nil {
+			return exitCode(2, err)
+		}
+	}
+	if o.edges > 0 {
+		s.Edges = o.edges
+	}
+	if o.keepers > 0 {
+		s.Keepers = o.keepers
+	}
+	if o.epochs > 0 {
+		s.Epochs = o.epochs
+	}
+	if o.seed > 0 {
+		s.Seed = o.seed
+	}
+	if err := s.Validate(); err != nil {
+		return exitCode(2, fmt.Errorf("sim: %w (check the flags against the scenario)", err))
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("sim: create %s: %w", o.out, err)
+	}
+	opts := sim.Options{Progress: newSimProgress().update}
+	if o.logs {
+		logFile, err := os.Create(filepath.Join(o.out, "nodes.log"))
+		if err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		defer logFile.Close()
+		opts.Log = logFile
+	}
+	fmt.Fprintf(os.Stderr, "simulating %d edges and %d keepers for %d epochs of %d rounds (seed %d)\n", s.Edges, s.Keepers, s.Epochs, s.EpochRounds, s.Seed)
+	if o.cpuProf != "" {
+		pf, err := os.Create(o.cpuProf)
+		if err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	rep, err := sim.Run(ctx, s, opts)
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "ran in %s\n", time.Since(start).Round(time.Second))
+	var md strings.Builder
+	if err := rep.WriteMarkdown(&md); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "report.md"), []byte(md.String()), 0o644); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	js, err := os.Create(filepath.Join(o.out, "report.json"))
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	if err := rep.WriteJSON(js); err != nil {
+		js.Close()
+		return fmt.Errorf("sim: %w", err)
+	}
+	if err := js.Close(); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	fmt.Fprint(stdout, md.String())
+	fmt.Fprintf(stdout, "\nwritten to %s (report.md, report.json)\n", o.out)
+	if fp := rep.FalsePositives(); fp > 0 {
+		return exitCode(1, fmt.Errorf("sim: %d honest node(s) were penalised", fp))
+	}
+	return nil
+}
+
+// simProgress shows epochs and rounds: a bar on a terminal, a line per
+// epoch elsewhere.
+type simProgress struct {
+	tty   bool
+	epoch int
+}
+
+func newSimProgress() *simProgress {
+	fi, err := os.Stderr.Stat()
+	return &simProgress{tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, epoch: -1}
+}
+
+func (p *simProgress) update(epoch, epochs int, round, rounds uint64) {
+	var what string
+	switch {
+	case epoch == 0:
+		what = "starting: waiting for the first whole epoch"
+	case epoch > epochs:
+		what = fmt.Sprintf("settling the last batch: round %d of at most %d", round, rounds)
+	default:
+		what = fmt.Sprintf("epoch %d of %d, round %d of %d", epoch, epochs, round, rounds)
+	}
+	if p.tty {
+		done := 0.0
+		if epoch > 0 {
+			done = min(float64(epoch-1)+float64(round)/float64(max(rounds, 1)), float64(epochs)) / float64(epochs)
+		}
+		const width = 30
+		bar := strings.Repeat("#", int(done*width)) + strings.Repeat(" ", width-int(done*width))
+		fmt.Fprintf(os.Stderr, "\r[%s] %-60s", bar, what)
+		return
+	}
+	if epoch != p.epoch {
+		p.epoch = epoch
+		fmt.Fprintln(os.Stderr, what)
+	}
+}

@@ -1,0 +1,190 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+
+	"github.com/ipfs/go-cid"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+
+	"github.com/aropeer/aropeer/chain"
+	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/node"
+	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// runner drives a started network through the scenario's epochs.
+type runner struct {
+	s        Scenario
+	nw       config.Network
+	mn       mocknet.Mocknet
+	members  []*member
+	boot     *node.Node
+	progress Progress
+	log      *slog.Logger
+
+	params     challenge.Params
+	firstEpoch uint64 // the scenario's first epoch
+	firstRound uint64
+	lastEpoch  uint64
+	away       map[int]bool // offline edges now unlinked, by index
+}
+
+// settleRounds is how long after the last epoch the run waits for its
+// batch: the grace, and room for two leaders to time out.
+func (r *runner) settleRounds() uint64 {
+	return r.nw.BatchGrace + 3*r.nw.LeaderTimeout + r.nw.EpochRounds
+}
+
+func (r *runner) run(ctx context.Context) (*Report, error) {
+	r.params = challenge.Params{EpochRounds: r.nw.EpochRounds}
+	r.away = map[int]bool{}
+	watch := r.boot.Beacon().Watch(ctx)
+	for b := range watch {
+		if r.firstEpoch == 0 {
+			// The first whole epoch: every node is up by its first round.
+			r.firstEpoch = r.params.EpochOf(b.Round) + 1
+			r.firstRound = r.params.FirstRound(r.firstEpoch)
+			r.lastEpoch = r.firstEpoch + uint64(r.s.Epochs) - 1
+		}
+		r.report(b.Round)
+		r.churn(b.Round)
+		end := r.params.FirstRound(r.lastEpoch + 1)
+		if b.Round >= end+r.nw.BatchGrace && r.settled(ctx) {
+			break
+		}
+		if b.Round >= end+r.settleRounds() {
+			r.log.Warn("not every batch settled", "last_epoch", r.lastEpoch)
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sim: stopped: %w", context.Cause(ctx))
+	}
+	if r.firstEpoch == 0 {
+		return nil, errors.New("sim: the beacon gave no round")
+	}
+	return r.collect(ctx)
+}
+
+// report tells the progress callback where round is.
+func (r *runner) report(round uint64) {
+	if r.progress == nil {
+		return
+	}
+	switch epoch := r.params.EpochOf(round); {
+	case round < r.firstRound:
+		r.progress(0, r.s.Epochs, 0, r.nw.EpochRounds)
+	case epoch > r.lastEpoch:
+		r.progress(r.s.Epochs+1, r.s.Epochs, round-r.params.FirstRound(r.lastEpoch+1), r.settleRounds())
+	default:
+		r.progress(int(epoch-r.firstEpoch)+1, r.s.Epochs, round-r.params.FirstRound(epoch)+1, r.nw.EpochRounds)
+	}
+}
+
+// churn takes offline edges away or brings them back for round: each is
+// away in a round with its strategy's share as chance, drawn from the
+// seed, during the scenario's epochs.
+func (r *runner) churn(round uint64) {
+	for _, m := range r.members {
+		if m.strategy.Name != "offline" {
+			continue
+		}
+		rng := rand.New(rand.NewPCG(r.s.Seed^uint64(m.index), round))
+		away := round >= r.firstRound && round < r.params.FirstRound(r.lastEpoch+1) && rng.Float64() < m.strategy.Share
+		if away == r.away[m.index] {
+			continue
+		}
+		r.away[m.index] = away
+		for _, o := range r.members {
+			if o == m {
+				continue
+			}
+			if away {
+				_ = r.mn.UnlinkPeers(m.id, o.id)
+				_ = r.mn.DisconnectPeers(m.id, o.id)
+			} else if _, err := r.mn.LinkPeers(m.id, o.id); err != nil {
+				r.log.Warn("relink an offline edge", "edge", m.index, "err", err)
+			}
+		}
+	}
+}
+
+// settled reports whether the ledger holds a batch for every epoch of
+// the scenario.
+func (r *runner) settled(ctx context.Context) bool {
+	ledger := r.boot.Ledger()
+	if ledger == nil {
+		return false
+	}
+	for e := r.firstEpoch; e <= r.lastEpoch; e++ {
+		if _, err := ledger.Batch(ctx, e); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// collect reads the batches from the ledger and the receipts from the
+// keepers, and builds the report.
+func (r *runner) collect(ctx context.Context) (*Report, error) {
+	ledger := r.boot.Ledger()
+	if ledger == nil {
+		return nil, errors.New("sim: the bootstrap node has no ledger")
+	}
+	rep := newReport(r.s, r.firstEpoch, r.firstRound, r.nw.EpochRounds)
+	byID := map[string]*NodeReport{}
+	for _, m := range r.members {
+		if m.role == config.RoleBootstrap {
+			continue
+		}
+		nr := rep.addNode(m)
+		byID[m.id.String()] = nr
+	}
+	for e := r.firstEpoch; e <= r.lastEpoch; e++ {
+		rec, err := ledger.Batch(ctx, e)
+		if errors.Is(err, chain.ErrNotFound) {
+			rep.Missing = append(rep.Missing, e)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sim: read the batch of epoch %d: %w", e, err)
+		}
+		rep.Batches++
+		b := rec.Signed.Batch
+		for _, res := range b.Results {
+			if nr, ok := byID[res.Edge.String()]; ok {
+				nr.addResult(int(e-r.firstEpoch), res)
+			}
+		}
+		for _, k := range b.Keepers {
+			if nr, ok := byID[k.Keeper.String()]; ok {
+				nr.Reward += k.Reward
+				nr.Balance[e-r.firstEpoch] += int64(k.Reward)
+			}
+		}
+	}
+	// The first failing receipt of each edge, from every keeper's store.
+	for _, m := range r.members {
+		if m.role != config.RoleKeeper {
+			continue
+		}
+		err := m.node.Receipts().List(proofs.Filter{}, func(_ cid.Cid, rc proofs.Receipt) error {
+			nr, ok := byID[rc.Edge.String()]
+			if !ok || rc.Result != proofs.Fail || rc.Round < r.firstRound {
+				return nil
+			}
+			nr.noteFail(rc.Kind, rc.Round-r.firstRound, rc.Reason)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sim: read receipts: %w", err)
+		}
+	}
+	rep.finish()
+	return rep, nil
+}

@@ -1,0 +1,198 @@
+// Package sim runs whole GPoW networks in one process: a local beacon,
+// the embedded ledger, a bootstrap node, keepers and edges, each a real
+// node.Node over in-memory links, some of them cheating by a strategy the
+// scenario assigns, and reports what the network caught.
+package sim
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// Scenario is what a simulation runs: the network's size and length, its
+// links, what edges offer and how often they are challenged, and which
+// nodes cheat.
+type Scenario struct {
+	// Seed makes the run repeatable: the choice of cheaters, the pieces'
+	// bytes and who is offline when all derive from it.
+	Seed        uint64 `toml:"seed"`
+	Edges       int    `toml:"edges"`
+	Keepers     int    `toml:"keepers"`
+	Epochs      int    `toml:"epochs"`
+	EpochRounds uint64 `toml:"epoch_rounds"`
+
+	// Link is every link between two nodes.
+	Link Link `toml:"link"`
+	// BandwidthMbit is what an honest edge offering bandwidth claims
+	// each way.
+	BandwidthMbit uint64 `toml:"bandwidth_mbit"`
+	// Offers is the share of edges offering each kind besides liveness.
+	Offers map[string]float64 `toml:"offers"`
+	// Probability is the chance per round that a committee keeper
+	// challenges an edge on a kind.
+	Probability map[string]float64 `toml:"probability"`
+	// PieceKiB is the size of the random piece an edge offering storage
+	// holds; ComputeMTOPS what an honest edge claims for its CPU.
+	PieceKiB     int64  `toml:"piece_kib"`
+	ComputeMTOPS uint64 `toml:"compute_mtops"`
+
+	// Strategies assign cheating strategies to some edges and keepers;
+	// every other node is honest.
+	Strategies []Strategy `toml:"strategy"`
+}
+
+// Link is a simulated link's one-way latency. Links have no rate limit:
+// in-memory links join each pair of nodes on its own, with one queue for
+// everything, so a rate on them would let a probe's bytes hold up every
+// other message between the pair, which no real access link does (its
+// queue is shared by all of a node's peers and managed). Probes run as
+// fast as the CPU allows, which honest claims stay far below.
+type Link struct {
+	LatencyMS int `toml:"latency_ms"`
+}
+
+// Strategy assigns a strategy to Nodes nodes. Share and Multiple are its
+// parameters, where it takes them: the share of rounds an offline edge is
+// away, of its piece a lazy edge keeps, of the rows a lazy edge computes;
+// the multiple of its link a bandwidth liar claims.
+type Strategy struct {
+	Name     string  `toml:"name"`
+	Nodes    int     `toml:"nodes"`
+	Share    float64 `toml:"share"`
+	Multiple float64 `toml:"multiple"`
+}
+
+//go:embed default.toml
+var defaultScenario []byte
+
+// Default is the built-in scenario: about 40 edges and 4 keepers for a
+// few epochs, with every strategy the simulation knows present.
+func Default() Scenario {
+	s, err := Parse(defaultScenario)
+	if err != nil {
+		panic("sim: the built-in scenario does not parse: " + err.Error())
+	}
+	return s
+}
+
+// Load reads and validates a scenario file.
+func Load(path string) (Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("sim: read scenario: %w", err)
+	}
+	s, err := Parse(b)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("sim: scenario %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Parse decodes a scenario from TOML, refusing unknown keys, and
+// validates it.
+func Parse(b []byte) (Scenario, error) {
+	var s Scenario
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return Scenario{}, fmt.Errorf("unknown key: %s", strings.TrimSpace(strict.String()))
+		}
+		return Scenario{}, err
+	}
+	return s, s.Validate()
+}
+
+// Limits of a scenario: what one process simulates in reasonable time.
+const (
+	maxEdges       = 2000
+	maxKeepers     = 100
+	maxEpochs      = 100
+	maxEpochRounds = 1000
+)
+
+// Validate checks every field, naming the one that is wrong.
+func (s Scenario) Validate() error {
+	switch {
+	case s.Edges < 1 || s.Edges > maxEdges:
+		return fmt.Errorf("edges = %d: want 1 to %d", s.Edges, maxEdges)
+	case s.Keepers < 1 || s.Keepers > maxKeepers:
+		return fmt.Errorf("keepers = %d: want 1 to %d", s.Keepers, maxKeepers)
+	case s.Epochs < 1 || s.Epochs > maxEpochs:
+		return fmt.Errorf("epochs = %d: want 1 to %d", s.Epochs, maxEpochs)
+	case s.EpochRounds < 5 || s.EpochRounds > maxEpochRounds:
+		return fmt.Errorf("epoch_rounds = %d: want 5 to %d", s.EpochRounds, maxEpochRounds)
+	case s.BandwidthMbit < 1 || s.BandwidthMbit > 1000:
+		return fmt.Errorf("bandwidth_mbit = %d: want 1 to 1000 (probes run at the CPU's speed, which must exceed honest claims)", s.BandwidthMbit)
+	case s.Link.LatencyMS < 0 || s.Link.LatencyMS > 1000:
+		return fmt.Errorf("link.latency_ms = %d: want 0 to 1000", s.Link.LatencyMS)
+	case s.PieceKiB < 1 || s.PieceKiB > 64<<10:
+		return fmt.Errorf("piece_kib = %d: want 1 to 65536", s.PieceKiB)
+	case s.ComputeMTOPS < 1 || s.ComputeMTOPS > 1_000_000:
+		return fmt.Errorf("compute_mtops = %d: want 1 to 1000000", s.ComputeMTOPS)
+	}
+	for k, v := range s.Offers {
+		if _, err := proofs.ParseKind(k); err != nil || k == string(proofs.KindLiveness) {
+			return fmt.Errorf("offers.%s: want storage, bandwidth or compute (every edge proves liveness)", k)
+		}
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("offers.%s = %v: want a share from 0 to 1", k, v)
+		}
+	}
+	for k, v := range s.Probability {
+		if _, err := proofs.ParseKind(k); err != nil {
+			return fmt.Errorf("probability.%s: %v", k, err)
+		}
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("probability.%s = %v: want 0 to 1", k, v)
+		}
+	}
+	edges, keepers := 0, 0
+	for i, st := range s.Strategies {
+		info, ok := strategies[st.Name]
+		if !ok {
+			return fmt.Errorf("strategy[%d].name = %q: want one of %s", i, st.Name, strings.Join(StrategyNames(), ", "))
+		}
+		if st.Nodes < 1 {
+			return fmt.Errorf("strategy[%d] (%s).nodes = %d: want at least 1", i, st.Name, st.Nodes)
+		}
+		if info.usesShare && !(st.Share > 0 && st.Share < 1) {
+			return fmt.Errorf("strategy[%d] (%s).share = %v: want between 0 and 1", i, st.Name, st.Share)
+		}
+		if info.usesMultiple && !(st.Multiple > 1 && st.Multiple <= 1e6) {
+			return fmt.Errorf("strategy[%d] (%s).multiple = %v: want more than 1", i, st.Name, st.Multiple)
+		}
+		if info.keeper {
+			keepers += st.Nodes
+		} else {
+			edges += st.Nodes
+		}
+	}
+	if edges > s.Edges {
+		return fmt.Errorf("strategies assign %d edges, the scenario has %d", edges, s.Edges)
+	}
+	if keepers >= s.Keepers {
+		return fmt.Errorf("strategies assign %d keepers, the scenario has %d: at least one must be honest", keepers, s.Keepers)
+	}
+	return nil
+}
+
+// StrategyNames lists the strategies in a stable order.
+func StrategyNames() []string {
+	names := make([]string, 0, len(strategies))
+	for n := range strategies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

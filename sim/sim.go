@@ -1,0 +1,333 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/aropeer/aropeer/compute"
+	"github.com/aropeer/aropeer/node"
+	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
+	"github.com/aropeer/aropeer/storage/pieces"
+	"github.com/aropeer/aropeer/store"
+)
+
+// Progress is told, once a round, where the run is: the epoch of the
+// scenario (from 1) and the round within it; epoch 0 while the network
+// starts and waits for its first whole epoch, and Epochs+1 while the last
+// batches settle.
+type Progress func(epoch, epochs int, round, rounds uint64)
+
+// Options are how a run is carried out, apart from what it simulates.
+type Options struct {
+	// Dir holds the nodes' data directories; a temporary directory,
+	// removed after the run, if empty.
+	Dir string
+	// Log receives the nodes' logs; discarded if nil.
+	Log io.Writer
+	// Progress, if set, is told of each round.
+	Progress Progress
+}
+
+// member is one node of the simulated network.
+type member struct {
+	index    int
+	role     config.Role
+	strategy Strategy // Name Honest for honest nodes
+	key      crypto.PrivKey
+	id       peer.ID
+	host     host.Host
+	dir      string
+	node     *node.Node
+	piece    string // the edge's piece CID, if it holds one
+}
+
+// simNet is the mocknet range the simulated hosts live in.
+var simNet = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+
+// Run simulates s and returns its report. It fails only when the network
+// cannot run at all; what the network catches, or fails to, is the
+// report.
+func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	dir := o.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "aropeer-sim-")
+		if err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	logOut := o.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	nw, err := s.network()
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.members()
+	if err != nil {
+		return nil, err
+	}
+	mn := mocknet.New()
+	defer mn.Close()
+	mn.SetLinkDefaults(mocknet.LinkOptions{
+		Latency: time.Duration(s.Link.LatencyMS) * time.Millisecond,
+	})
+	for _, m := range members {
+		addr := ma.StringCast(fmt.Sprintf("/ip4/100.%d.%d.%d/tcp/4001", 64+m.index>>16, (m.index>>8)&0xff, m.index&0xff))
+		h, err := mn.AddPeer(m.key, addr)
+		if err != nil {
+			return nil, fmt.Errorf("sim: add host %d: %w", m.index, err)
+		}
+		m.host = h
+		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))
+	}
+	if err := mn.LinkAll(); err != nil {
+		return nil, fmt.Errorf("sim: link hosts: %w", err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	for _, m := range members {
+		if err := s.start(runCtx, &wg, nw, members, m, log); err != nil {
+			return nil, err
+		}
+	}
+	boot := members[0].node
+	r := &runner{s: s, nw: nw, mn: mn, members: members, boot: boot, progress: o.Progress, log: log}
+	return r.run(runCtx)
+}
+
+// network is the devnet's parameters with the scenario's epoch length,
+// probabilities and committee size.
+func (s Scenario) network() (config.Network, error) {
+	nw, err := config.LookupNetwork("devnet")
+	if err != nil {
+		return config.Network{}, err
+	}
+	nw.EpochRounds = s.EpochRounds
+	nw.CommitteeSize = min(nw.CommitteeSize, s.Keepers)
+	// A CPU claiming a GPU's class is handed the largest product; 1024
+	// keeps its (doomed) checks to a fraction of a second of the
+	// machine's cores, shared by the whole network.
+	nw.Compute.MaxN = 1024
+	// Every node's checks share the machine's cores: an honest edge's
+	// product can take several times what its claim says.
+	nw.Compute.Slack = 10
+	// Probes run at the CPU's speed in memory: a small cap keeps a liar's
+	// probes from starving the honest edges' of the machine's cores.
+	nw.ProbeMaxBytes = 8 << 20
+	nw.Probability = map[proofs.Kind]float64{}
+	for k, p := range s.Probability {
+		nw.Probability[proofs.Kind(k)] = p
+	}
+	return nw, nil
+}
+
+// members lays out the network: node 0 is the bootstrap node (beacon and
+// ledger), then the keepers, then the edges; strategies go to nodes
+// drawn from the seed.
+func (s Scenario) members() ([]*member, error) {
+	rng := rand.New(rand.NewPCG(s.Seed, 0x5151))
+	var out []*member
+	add := func(role config.Role) error {
+		seed := make([]byte, ed25519.SeedSize)
+		for i := range seed {
+			seed[i] = byte(rng.Uint32())
+		}
+		key, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(seed))
+		if err != nil {
+			return err
+		}
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return err
+		}
+		out = append(out, &member{index: len(out), role: role, key: key, id: id, strategy: Strategy{Name: Honest}})
+		return nil
+	}
+	if err := add(config.RoleBootstrap); err != nil {
+		return nil, err
+	}
+	for range s.Keepers {
+		if err := add(config.RoleKeeper); err != nil {
+			return nil, err
+		}
+	}
+	for range s.Edges {
+		if err := add(config.RoleEdge); err != nil {
+			return nil, err
+		}
+	}
+	keepers, edges := out[1:1+s.Keepers], out[1+s.Keepers:]
+	kOrder, eOrder := rng.Perm(len(keepers)), rng.Perm(len(edges))
+	for _, st := range s.Strategies {
+		pool, order := &eOrder, edges
+		if strategies[st.Name].keeper {
+			pool, order = &kOrder, keepers
+		}
+		for range st.Nodes {
+			order[(*pool)[0]].strategy = st
+			*pool = (*pool)[1:]
+		}
+	}
+	return out, nil
+}
+
+// offers is what edge m offers besides liveness: each kind to the share
+// of edges the scenario says, spread over the edges by index, and always
+// what its strategy cheats on.
+func (s Scenario) offers(m *member, edgeIndex int) []string {
+	var out []string
+	for i, k := range []string{"storage", "bandwidth", "compute"} {
+		spread := (edgeIndex*37 + i*29) % 100
+		if float64(spread) < s.Offers[k]*100 || strategies[m.strategy.Name].needs == k {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// start prepares m's data directory and config and runs its node until
+// ctx ends.
+func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, log *slog.Logger) error {
+	boot := members[0]
+	cfg := config.Default(m.role)
+	cfg.Listen = []string{m.host.Addrs()[0].String()}
+	if m.index > 0 {
+		cfg.Bootstrap = []string{fmt.Sprintf("%s/p2p/%s", boot.host.Addrs()[0], boot.id)}
+		cfg.Ledger.Sequencer = boot.id.String()
+	} else {
+		cfg.Beacon.Local = true
+		cfg.Ledger.Serve = true
+	}
+	for _, k := range members[1 : 1+s.Keepers] {
+		cfg.Keepers = append(cfg.Keepers, fmt.Sprintf("%s=100", k.id))
+	}
+	var opts []node.Option
+	if m.role == config.RoleEdge {
+		edgeIndex := m.index - 1 - s.Keepers
+		cfg.Offers = s.offers(m, edgeIndex)
+		cfg.Bandwidth.UpMbit, cfg.Bandwidth.DownMbit = s.BandwidthMbit, s.BandwidthMbit
+		cfg.Compute.Device, cfg.Compute.MilliTOPS = "cpu", s.ComputeMTOPS
+		switch m.strategy.Name {
+		case "bandwidth-liar":
+			cfg.Bandwidth.UpMbit = uint64(float64(s.BandwidthMbit) * m.strategy.Multiple)
+			cfg.Bandwidth.DownMbit = cfg.Bandwidth.UpMbit
+		case "slow-compute":
+			cfg.Compute.Device = "gpu-class"
+			cfg.Compute.MilliTOPS = uint64(float64(s.ComputeMTOPS) * m.strategy.Multiple)
+		}
+		// One core per product: a whole network's checks share the
+		// machine, and all-core products would only contend.
+		var exec compute.Executor = &compute.CPU{Workers: 1}
+		if m.strategy.Name == "lazy-compute" {
+			exec = lazyExecutor{share: m.strategy.Share, seed: s.Seed + uint64(m.index)}
+		}
+		opts = append(opts, node.WithComputeExecutor(exec))
+		if m.strategy.Name == "lazy-storage" {
+			// It answers what it can and never owns up to the rest.
+			opts = append(opts, node.WithHiddenFaults())
+		}
+		if slices.Contains(cfg.Offers, "storage") {
+			if err := s.givePiece(m); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("sim: node %d: %w", m.index, err)
+	}
+	opts = append(opts,
+		node.WithHost(m.host),
+		node.WithDataDir(m.dir),
+		node.WithoutAPI(),
+		node.WithTrustedNets(simNet),
+		node.WithNetwork(nw),
+		node.WithLogger(log.With("node", m.index, "role", m.role, "strategy", m.strategy.Name)),
+	)
+	n, err := node.New(cfg, m.key, opts...)
+	if err != nil {
+		return fmt.Errorf("sim: node %d: %w", m.index, err)
+	}
+	m.node = n
+	done := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		done <- n.Run(ctx)
+	}()
+	select {
+	case <-n.Ready():
+	case err := <-done:
+		return fmt.Errorf("sim: node %d stopped while starting: %v", m.index, err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if m.strategy.Name == "fault-declarer" && m.piece != "" {
+		p, err := n.Pieces().List()
+		if err == nil && len(p) > 0 {
+			err = n.DeclareFault(ctx, p[0].CID, errors.New("lost part of the piece"))
+		}
+		if err != nil {
+			return fmt.Errorf("sim: node %d: declare its fault: %w", m.index, err)
+		}
+	}
+	return nil
+}
+
+// givePiece stores a random piece in m's data directory before its node
+// starts, damaged as its strategy says.
+func (s Scenario) givePiece(m *member) error {
+	cfgDir := config.Datadir(m.dir)
+	db, err := store.Open(cfgDir.StorePath())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ps, err := pieces.Open(db, cfgDir.PiecesPath())
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(s.Seed, uint64(m.index)))
+	data := make([]byte, s.PieceKiB<<10)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	p, err := ps.Add(context.Background(), bytes.NewReader(data), int64(len(data)), "sim", nil)
+	if err != nil {
+		return fmt.Errorf("sim: node %d: add its piece: %w", m.index, err)
+	}
+	m.piece = p.CID.String()
+	switch m.strategy.Name {
+	case "lazy-storage", "fault-declarer":
+		return damagePiece(ps.Path(p.CID), m.strategy.Share)
+	}
+	return nil
+}

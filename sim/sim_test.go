@@ -1,0 +1,89 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDefaultScenarioIsValid: the built-in scenario parses, validates and
+// plays every strategy the simulation knows.
+func TestDefaultScenarioIsValid(t *testing.T) {
+	s := Default()
+	played := map[string]bool{}
+	for _, st := range s.Strategies {
+		played[st.Name] = true
+	}
+	for _, name := range StrategyNames() {
+		if !played[name] {
+			t.Errorf("the default scenario does not play %s", name)
+		}
+	}
+}
+
+// TestScenarioErrors: a scenario with a mistake is refused with the
+// field named.
+func TestScenarioErrors(t *testing.T) {
+	if _, err := Parse(append([]byte("colour = 3\n"), defaultScenario...)); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("an unknown key: %v", err)
+	}
+	for _, c := range []struct {
+		name   string
+		mutate func(*Scenario)
+		want   string
+	}{
+		{"no edges", func(s *Scenario) { s.Edges = 0 }, "edges = 0: want 1 to 2000"},
+		{"unknown strategy", func(s *Scenario) { s.Strategies[0].Name = "miner" }, `strategy[0].name = "miner": want one of`},
+		{"share out of range", func(s *Scenario) { s.Strategies[0].Share = 2 }, "strategy[0] (offline).share = 2"},
+		{"too many cheaters", func(s *Scenario) { s.Strategies[0].Nodes = 100 }, "strategies assign 111 edges, the scenario has 40"},
+		{"unknown kind", func(s *Scenario) { s.Probability["gpu"] = 0.5 }, "probability.gpu"},
+		{"liveness offered", func(s *Scenario) { s.Offers["liveness"] = 1 }, "offers.liveness"},
+		{"short epochs", func(s *Scenario) { s.EpochRounds = 2 }, "epoch_rounds = 2"},
+	} {
+		s := Default()
+		c.mutate(&s)
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestSmallNetwork runs 12 edges, one of each strategy and six honest,
+// with 3 keepers for two epochs of real nodes: every cheater is caught
+// and penalised, no honest node is, and both epochs settle.
+func TestSmallNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 16-node network for about 40 s")
+	}
+	s := Default()
+	s.Edges, s.Keepers, s.Epochs = 12, 3, 2
+	for i := range s.Strategies {
+		s.Strategies[i].Nodes = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	rep, err := Run(ctx, s, Options{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Batches != s.Epochs {
+		t.Errorf("%d of %d epochs settled (missing %v)", rep.Batches, s.Epochs, rep.Missing)
+	}
+	for _, c := range rep.Classes {
+		if c.Strategy == Honest {
+			if c.FalsePositives > 0 {
+				t.Errorf("%d honest %s(s) penalised", c.FalsePositives, c.Role)
+			}
+			continue
+		}
+		if c.Detected != c.Nodes || c.Penalties == 0 {
+			t.Errorf("%s: %d of %d detected, penalties %d", c.Strategy, c.Detected, c.Nodes, c.Penalties)
+		}
+	}
+	if t.Failed() {
+		rep.WriteMarkdown(os.Stderr)
+	}
+}

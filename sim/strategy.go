@@ -1,0 +1,92 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+
+	"github.com/aropeer/aropeer/compute"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// Honest is the strategy of every node the scenario does not assign one.
+const Honest = "honest"
+
+// strategyInfo describes a strategy: whose it is, its parameters, the
+// kind its edges must offer and the kind whose verdicts catch it.
+type strategyInfo struct {
+	keeper       bool
+	usesShare    bool
+	usesMultiple bool
+	// needs is the kind the strategy cheats on, which its edges offer.
+	needs string
+	// caughtBy is the kind whose fails (or, for "faults", declared
+	// faults) show the strategy in a batch.
+	caughtBy string
+}
+
+// strategies are the strategies the simulation plays. Each runs the real
+// node code; what makes it cheat is a config, its data or an executor,
+// never a change to the protocol code it runs.
+var strategies = map[string]strategyInfo{
+	// offline: away (unlinked from every peer) for a share of rounds.
+	"offline": {usesShare: true, caughtBy: string(proofs.KindLiveness)},
+	// lazy-storage: keeps only a share of its piece's bytes.
+	"lazy-storage": {usesShare: true, needs: "storage", caughtBy: string(proofs.KindStorage)},
+	// fault-declarer: has lost part of its piece and says so at once.
+	"fault-declarer": {usesShare: true, needs: "storage", caughtBy: "faults"},
+	// bandwidth-liar: claims a multiple of what honest edges claim, more
+	// than its link (the CPU, in memory) carries.
+	"bandwidth-liar": {usesMultiple: true, needs: "bandwidth", caughtBy: string(proofs.KindBandwidth)},
+	// lazy-compute: computes a share of the rows, fills the rest with
+	// garbage.
+	"lazy-compute": {usesShare: true, needs: "compute", caughtBy: string(proofs.KindCompute)},
+	// slow-compute: a CPU claiming a multiple of what honest CPUs claim,
+	// a GPU's class.
+	"slow-compute": {usesMultiple: true, needs: "compute", caughtBy: string(proofs.KindCompute)},
+}
+
+// damagePiece keeps the first share of the piece file at path and
+// overwrites the rest with zeros, as a lazy edge that stored only part
+// of it would answer.
+func damagePiece(path string, share float64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	keep := int64(float64(st.Size()) * share)
+	if _, err := f.WriteAt(make([]byte, st.Size()-keep), keep); err != nil {
+		return fmt.Errorf("sim: damage piece: %w", err)
+	}
+	return f.Sync()
+}
+
+// lazyExecutor computes C honestly, then replaces all but a share of its
+// rows with garbage: the work it saves is the work it skipped.
+type lazyExecutor struct {
+	share float64
+	seed  uint64
+}
+
+func (l lazyExecutor) Multiply(ctx context.Context, n int, seed [32]byte) (*compute.Product, error) {
+	p, err := (&compute.CPU{Workers: 1}).Multiply(ctx, n, seed)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(l.seed, uint64(seed[0])|uint64(seed[1])<<8))
+	for i := range n {
+		if rng.Float64() >= l.share {
+			row := p.Row(i)
+			for j := range row {
+				row[j] = int32(rng.Uint32())
+			}
+		}
+	}
+	return p, nil
+}
