@@ -393,11 +393,22 @@ func (s *Settler) applied(ctx context.Context, epoch uint64) bool {
 func (s *Settler) Build(ctx context.Context, epoch uint64) (proofs.Batch, []cid.Cid, error) {
 	var ids []cid.Cid
 	var receipts []proofs.Receipt
+	// A keeper is paid once per attempt it decided: a second receipt of
+	// an attempt (an equivocation, disputed on its own) earns nothing.
+	type attempt struct {
+		keeper    peer.ID
+		challenge string
+		n         uint32
+	}
+	paid := make(map[attempt]bool)
 	byKeeper := make(map[peer.ID]uint64)
 	err := s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, func(id cid.Cid, r proofs.Receipt) error {
 		ids = append(ids, id)
 		receipts = append(receipts, r)
-		byKeeper[r.Keeper]++
+		if a := (attempt{r.Keeper, r.Challenge.KeyString(), r.Attempt}); !paid[a] {
+			paid[a] = true
+			byKeeper[r.Keeper]++
+		}
 		return nil
 	})
 	if err != nil {

@@ -514,6 +514,24 @@ func TestEquivocationDisputed(t *testing.T) {
 	kn.settlers[0].sign(ctx, b, leaves)
 	kn.settlers[0].cosign.Unlock()
 	waitBatch(t, kn.ledger, testEpoch)
+	// Its second receipt is in the batch, to be disputed, but not paid.
+	if b.Receipts != uint64(len(envs)) {
+		t.Errorf("batch of %d receipts, want all %d", b.Receipts, len(envs))
+	}
+	signed := map[peer.ID]uint64{}
+	for _, env := range envs {
+		r, _, _ := proofs.OpenReceipt(env)
+		signed[r.Keeper]++
+	}
+	for _, k := range b.Keepers {
+		want := signed[k.Keeper]
+		if k.Keeper == kn.ids[2] {
+			want-- // the twin
+		}
+		if k.Receipts != want {
+			t.Errorf("keeper %s paid for %d receipts, want %d", k.Keeper, k.Receipts, want)
+		}
+	}
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
