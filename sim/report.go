@@ -26,6 +26,8 @@ type Report struct {
 	Missing []uint64      `json:"missing_epochs,omitempty"`
 	Classes []ClassReport `json:"classes"`
 	Nodes   []*NodeReport `json:"nodes"`
+	// Charts are the files WriteCharts wrote, for report.md to show.
+	Charts []string `json:"-"`
 }
 
 // ClassReport sums up the nodes of one strategy.
@@ -44,6 +46,8 @@ type ClassReport struct {
 	FalsePositives int    `json:"false_positives"`
 	Rewards        uint64 `json:"rewards"`
 	Penalties      uint64 `json:"penalties"`
+	// Slashed is the keepers' stake lost to disputes.
+	Slashed uint64 `json:"slashed,omitempty"`
 	// Balance is the class's mean balance after each epoch.
 	Balance []float64 `json:"balance"`
 }
@@ -61,6 +65,8 @@ type NodeReport struct {
 	Balance []int64           `json:"balance"`
 	Fails   map[string]uint64 `json:"fails,omitempty"`
 	Faults  uint64            `json:"faults,omitempty"`
+	// Slashed is the stake a keeper lost to disputes.
+	Slashed uint64 `json:"slashed,omitempty"`
 	// FirstFail is, per kind, the round (from the scenario's first) of
 	// the node's first failed receipt.
 	FirstFail map[string]uint64 `json:"first_fail,omitempty"`
@@ -129,13 +135,14 @@ func (r *Report) finish() {
 		c.Nodes++
 		c.Rewards += n.Reward
 		c.Penalties += n.Penalty
+		c.Slashed += n.Slashed
 		var sum int64
 		for i, b := range n.Balance {
 			sum += b
 			c.Balance[i] += float64(sum)
 		}
 		if n.Strategy == Honest {
-			if n.Penalty > 0 {
+			if n.Penalty > 0 || n.Slashed > 0 {
 				c.FalsePositives++
 			}
 			continue
@@ -145,6 +152,9 @@ func (r *Report) finish() {
 			if n.Faults > 0 {
 				n.Detected, n.DetectedRound = true, 0
 			}
+		case "slashed":
+			// DetectedRound was set where the keeper first cheated.
+			n.Detected = n.Slashed > 0
 		default:
 			if round, ok := n.FirstFail[by]; ok && n.Fails[by] > 0 {
 				n.Detected, n.DetectedRound = true, int64(round)
@@ -231,6 +241,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %d | %d | %.1f |\n",
 			c.Strategy, c.Role, c.Nodes, detected, rounds, fp, c.Rewards, c.Penalties, end)
 	}
+	r.chart(&b, DetectionChart, "Cumulative detection by round")
 	b.WriteString("\n## Mean balance by epoch\n\n| strategy | role |")
 	for i := range s.Epochs {
 		fmt.Fprintf(&b, " epoch %d |", i+1)
@@ -243,6 +254,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	r.chart(&b, BalanceChart, "Mean balance by strategy")
 	b.WriteString("\n## Cheaters, and honest nodes penalised\n\n")
 	b.WriteString("| node | strategy | offers | detected in round | fails | faults | reward | penalty | first fail |\n|---:|---|---|---:|---|---:|---:|---:|---|\n")
 	for _, n := range r.Nodes {
@@ -254,6 +266,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			round = fmt.Sprint(n.DetectedRound)
 		}
 		var fails []string
+		if n.Slashed > 0 {
+			fails = append(fails, fmt.Sprintf("slashed %d of its stake", n.Slashed))
+		}
 		for _, k := range proofs.Kinds() {
 			if f := n.Fails[string(k)]; f > 0 {
 				fails = append(fails, fmt.Sprintf("%s %d", k, f))
@@ -270,6 +285,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// chart links the chart in file if WriteCharts wrote it.
+func (r *Report) chart(b *strings.Builder, file, title string) {
+	if slices.Contains(r.Charts, file) {
+		fmt.Fprintf(b, "\n![%s](%s)\n", title, file)
+	}
 }
 
 // clip shortens a reason for a table cell.

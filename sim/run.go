@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -32,6 +33,10 @@ type runner struct {
 	firstRound uint64
 	lastEpoch  uint64
 	away       map[int]bool // offline edges now unlinked, by index
+	// doubled are the receipts an equivocator has signed twice, and
+	// firstDouble the round of its first.
+	doubled     map[cid.Cid]bool
+	firstDouble map[int]uint64
 }
 
 // settleRounds is how long after the last epoch the run waits for its
@@ -43,6 +48,7 @@ func (r *runner) settleRounds() uint64 {
 func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.params = challenge.Params{EpochRounds: r.nw.EpochRounds}
 	r.away = map[int]bool{}
+	r.doubled, r.firstDouble = map[cid.Cid]bool{}, map[int]uint64{}
 	watch := r.boot.Beacon().Watch(ctx)
 	for b := range watch {
 		if r.firstEpoch == 0 {
@@ -53,6 +59,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		r.report(b.Round)
 		r.churn(b.Round)
+		r.equivocate(b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
 		if b.Round >= end+r.nw.BatchGrace && r.settled(ctx) {
 			break
@@ -114,6 +121,45 @@ func (r *runner) churn(round uint64) {
 	}
 }
 
+// equivocate has each equivocator keeper sign a second receipt, unlike
+// the first, for the challenges of the scenario's epochs it decided, and
+// keep it in its store, which the other keepers catch up from. The copy
+// keeps the verdict (only its reason differs), so that the edges are
+// judged as before and only the keeper's signature is at stake.
+func (r *runner) equivocate(round uint64) {
+	end := r.params.FirstRound(r.lastEpoch + 1)
+	for _, m := range r.members {
+		if m.strategy.Name != "equivocator" || round < r.firstRound || round >= end {
+			continue
+		}
+		var twins [][]byte
+		_ = m.node.Receipts().List(proofs.Filter{Keeper: m.id}, func(id cid.Cid, rc proofs.Receipt) error {
+			if rc.Round < r.firstRound || r.doubled[id] || strings.HasSuffix(rc.Reason, conflictMark) {
+				return nil
+			}
+			r.doubled[id] = true
+			rc.Reason = clip(rc.Reason, 200) + conflictMark
+			env, _, err := proofs.SealReceipt(m.key, rc)
+			if err == nil {
+				twins = append(twins, env)
+			}
+			return nil
+		})
+		for _, env := range twins {
+			if _, _, _, err := m.node.Receipts().Put(env); err != nil {
+				r.log.Warn("equivocator: store its second receipt", "keeper", m.index, "err", err)
+				continue
+			}
+			if _, ok := r.firstDouble[m.index]; !ok {
+				r.firstDouble[m.index] = round - r.firstRound
+			}
+		}
+	}
+}
+
+// conflictMark ends the reason of an equivocator's second receipt.
+const conflictMark = " (signed twice)"
+
 // settled reports whether the ledger holds a batch for every epoch of
 // the scenario.
 func (r *runner) settled(ctx context.Context) bool {
@@ -166,6 +212,19 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 				nr.Reward += k.Reward
 				nr.Balance[e-r.firstEpoch] += int64(k.Reward)
 			}
+		}
+	}
+	// What keepers lost to disputes.
+	for _, m := range r.members {
+		if m.role != config.RoleKeeper {
+			continue
+		}
+		nr := byID[m.id.String()]
+		if a, err := ledger.Account(ctx, m.id); err == nil {
+			nr.Slashed = a.Slashed
+		}
+		if round, ok := r.firstDouble[m.index]; ok && nr.Slashed > 0 {
+			nr.DetectedRound = int64(round)
 		}
 	}
 	// The first failing receipt of each edge, from every keeper's store.

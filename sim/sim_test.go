@@ -50,9 +50,10 @@ func TestScenarioErrors(t *testing.T) {
 	}
 }
 
-// TestSmallNetwork runs 12 edges, one of each strategy and six honest,
-// with 3 keepers for two epochs of real nodes: every cheater is caught
-// and penalised, no honest node is, and both epochs settle.
+// TestSmallNetwork runs 12 edges, one of each edge strategy and six
+// honest, with 3 keepers, one an equivocator, for two epochs of real
+// nodes: every cheater is caught and penalised or slashed, no honest
+// node is, and both epochs settle.
 func TestSmallNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 16-node network for about 40 s")
@@ -79,8 +80,8 @@ func TestSmallNetwork(t *testing.T) {
 			}
 			continue
 		}
-		if c.Detected != c.Nodes || c.Penalties == 0 {
-			t.Errorf("%s: %d of %d detected, penalties %d", c.Strategy, c.Detected, c.Nodes, c.Penalties)
+		if c.Detected != c.Nodes || c.Penalties+c.Slashed == 0 {
+			t.Errorf("%s: %d of %d detected, penalties %d, slashed %d", c.Strategy, c.Detected, c.Nodes, c.Penalties, c.Slashed)
 		}
 	}
 	if t.Failed() {

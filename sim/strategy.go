@@ -45,6 +45,9 @@ var strategies = map[string]strategyInfo{
 	// slow-compute: a CPU claiming a multiple of what honest CPUs claim,
 	// a GPU's class.
 	"slow-compute": {usesMultiple: true, needs: "compute", caughtBy: string(proofs.KindCompute)},
+	// equivocator: a keeper that signs a second, different receipt for
+	// challenges it decided, and serves both to the keepers catching up.
+	"equivocator": {keeper: true, caughtBy: "slashed"},
 }
 
 // damagePiece keeps the first share of the piece file at path and

@@ -116,6 +116,12 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "ran in %s\n", time.Since(start).Round(time.Second))
+	// A chart that fails to draw is no reason to lose the report.
+	charts, err := rep.WriteCharts(o.out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	rep.Charts = charts
 	var md strings.Builder
 	if err := rep.WriteMarkdown(&md); err != nil {
 		return err
@@ -135,7 +141,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		return fmt.Errorf("sim: %w", err)
 	}
 	fmt.Fprint(stdout, md.String())
-	fmt.Fprintf(stdout, "\nwritten to %s (report.md, report.json)\n", o.out)
+	fmt.Fprintf(stdout, "\nwritten to %s (%s)\n", o.out, strings.Join(append([]string{"report.md", "report.json"}, charts...), ", "))
 	if fp := rep.FalsePositives(); fp > 0 {
 		return exitCode(1, fmt.Errorf("sim: %d honest node(s) were penalised", fp))
 	}
