@@ -62,7 +62,13 @@ func (b *Batch) Len() int { return int(b.w.pb.Count()) }
 
 // Commit applies the batch atomically and returns once the write-ahead log
 // is synced to disk: a nil result means the writes survive a crash.
-func (b *Batch) Commit() error {
+func (b *Batch) Commit() error { return b.commit(pebble.Sync) }
+
+// CommitNoSync applies the batch atomically without waiting for the disk:
+// for what a crash may lose, such as a log kept only to be helpful.
+func (b *Batch) CommitNoSync() error { return b.commit(pebble.NoSync) }
+
+func (b *Batch) commit(opts *pebble.WriteOptions) error {
 	b.check()
 	b.w.committed = true
 	n := b.Len()
@@ -71,7 +77,7 @@ func (b *Batch) Commit() error {
 		return err
 	}
 	defer done()
-	err = b.w.pb.Commit(pebble.Sync)
+	err = b.w.pb.Commit(opts)
 	if cerr := b.w.pb.Close(); err == nil {
 		err = cerr
 	}
