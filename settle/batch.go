@@ -131,6 +131,7 @@ func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer 
 	s.log.Info("epoch batch applied", "epoch", b.Epoch, "height", rec.Height, "signers", len(signers), "receipts", b.Receipts)
 	s.prune(b.Epoch)
 	s.disputeEquivocations(ctx, b.Epoch)
+	s.disputeEvidence(ctx, b.Epoch)
 }
 
 // prune forgets the signatures of epochs settled long ago.

@@ -86,3 +86,69 @@ func (s *Settler) disputeEquivocations(ctx context.Context, epoch uint64) {
 		}
 	}
 }
+
+// EvidenceDisputes finds, among the receipts of epoch's batch that this
+// keeper holds, the passes whose evidence does not show that the edge
+// answered their challenge (a keeper that signed a pass without asking),
+// and returns a dispute for each whose sealed challenge this node kept.
+func (s *Settler) EvidenceDisputes(epoch uint64) ([]chain.Dispute, error) {
+	if len(s.cfg.Evidence) == 0 || s.cfg.Challenge == nil {
+		return nil, nil
+	}
+	leaves, err := s.Leaves(epoch)
+	if err != nil {
+		return nil, err
+	}
+	var out []chain.Dispute
+	err = s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, func(id cid.Cid, r proofs.Receipt) error {
+		checker, ok := s.cfg.Evidence[r.Kind]
+		if !ok || r.Result != proofs.Pass {
+			return nil
+		}
+		env, ok := s.cfg.Challenge(r.Challenge)
+		if !ok {
+			return nil
+		}
+		c, _, err := proofs.OpenChallenge(env)
+		if err != nil {
+			return nil
+		}
+		c.Attempt = r.Attempt
+		if checker.CheckEvidence(c, r) == nil {
+			return nil
+		}
+		p, err := proofs.ProveReceipt(leaves, id)
+		if err != nil {
+			return nil // came after the batch: not provable
+		}
+		_, sealed, err := s.cfg.Receipts.Get(id)
+		if err != nil {
+			return err
+		}
+		out = append(out, chain.Dispute{Kind: chain.DisputeEvidence, A: sealed, ProofA: &p, Challenge: env})
+		return nil
+	})
+	return out, err
+}
+
+// disputeEvidence submits the evidence disputes of epoch's batch. As
+// with equivocations, every keeper does; the ledger slashes once.
+func (s *Settler) disputeEvidence(ctx context.Context, epoch uint64) {
+	ds, err := s.EvidenceDisputes(epoch)
+	if err != nil {
+		s.log.Debug("evidence not checked", "epoch", epoch, "err", err)
+		return
+	}
+	for _, d := range ds {
+		a, err := s.cfg.Ledger.SubmitDispute(ctx, d)
+		switch {
+		case errors.Is(err, chain.ErrDisputeRefused):
+			s.log.Debug("evidence dispute refused", "epoch", epoch, "err", err)
+		case err != nil:
+			s.log.Warn("evidence dispute not submitted", "epoch", epoch, "err", err)
+		default:
+			s.count(func(st *Stats) { st.Disputed++ })
+			s.log.Warn("keeper slashed for a pass without evidence", "keeper", a.ID, "epoch", epoch, "stake_left", a.Stake, "slashed", a.Slashed)
+		}
+	}
+}

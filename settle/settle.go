@@ -61,6 +61,13 @@ type Config struct {
 	// keeper lacks.
 	CatchUp func(ctx context.Context, epoch uint64, from []peer.ID) error
 
+	// Evidence checks the evidence of pass receipts by kind, and
+	// Challenge returns the sealed challenge of an ID this node kept: with
+	// both, a keeper disputes every pass of an applied batch whose
+	// evidence does not show the edge answered.
+	Evidence  map[proofs.Kind]proofs.EvidenceChecker
+	Challenge func(id cid.Cid) ([]byte, bool)
+
 	Log *slog.Logger
 }
 
@@ -88,7 +95,7 @@ type Stats struct {
 	ReportsPublished, ReportsStored uint64
 	Proposed, Cosigned, Mismatched  uint64
 	Submitted, Applied              uint64
-	Disputed                        uint64 // equivocations this keeper had slashed
+	Disputed                        uint64 // equivocations and passes without evidence this keeper had slashed
 }
 
 // proposal is one batch and the signatures gathered for it.

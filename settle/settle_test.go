@@ -18,6 +18,7 @@ import (
 	"github.com/aropeer/aropeer/chain"
 	"github.com/aropeer/aropeer/chain/local"
 	"github.com/aropeer/aropeer/challenge"
+	"github.com/aropeer/aropeer/liveness"
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/store"
 	"github.com/aropeer/aropeer/wire"
@@ -114,7 +115,7 @@ type keeperNet struct {
 
 const testEpoch = 40
 
-func newKeeperNet(t testing.TB, n int) *keeperNet {
+func newKeeperNet(t testing.TB, n int, ledgerOpts ...local.Option) *keeperNet {
 	t.Helper()
 	signer := beacon.DevnetSigner()
 	kn := &keeperNet{
@@ -135,7 +136,7 @@ func newKeeperNet(t testing.TB, n int) *keeperNet {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ldb.Close() })
-	kn.ledger, err = local.Open(ldb, "devnet", genesis)
+	kn.ledger, err = local.Open(ldb, "devnet", genesis, ledgerOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,6 +476,96 @@ func TestNextLeaderProposes(t *testing.T) {
 	}
 	if got := kn.settlers[kn.index(leaders[2])].Stats().Proposed; got != 0 {
 		t.Errorf("the third of the draw proposed %d times, want 0: the batch was in before its turn", got)
+	}
+}
+
+// TestEvidenceDisputed: a keeper that signed a liveness pass whose
+// evidence is not the edge's heartbeat (it never asked) is slashed by the
+// keepers that kept the challenge once the batch is applied; passes with
+// a real heartbeat, and receipts whose challenge no one kept, stand.
+func TestEvidenceDisputed(t *testing.T) {
+	kn := newKeeperNet(t, 4, local.WithEvidence(liveness.NewEvidenceChecker()))
+	edgeKey, edge := key(t, 200)
+	challenges := map[cid.Cid][]byte{}
+	seal := func(k int, round uint64, evidence func(c proofs.Challenge) []byte) []byte {
+		c := proofs.Challenge{
+			Network: "devnet", Epoch: testEpoch, Round: round, Keeper: kn.ids[k], Edge: edge,
+			Kind: proofs.KindLiveness, Seed: bytes.Repeat([]byte{byte(round)}, proofs.SeedSize),
+		}
+		env, id, err := proofs.SealChallenge(kn.keys[k], c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		challenges[id] = env
+		r := proofs.Receipt{
+			Network: c.Network, Epoch: c.Epoch, Round: c.Round, Keeper: c.Keeper, Edge: c.Edge,
+			Kind: c.Kind, Challenge: id, Result: proofs.Pass, Evidence: evidence(c),
+		}
+		renv, _, err := proofs.SealReceipt(kn.keys[k], r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return renv
+	}
+	heartbeat := func(c proofs.Challenge) []byte {
+		env, err := liveness.SealHeartbeat(edgeKey, liveness.HeartbeatFor(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	lazy := func(proofs.Challenge) []byte { return nil }
+	first := kn.params.FirstRound(testEpoch)
+	envs := [][]byte{
+		seal(0, first, heartbeat),
+		seal(1, first+1, heartbeat),
+		seal(2, first+2, lazy), // the lazy keeper
+	}
+	for _, s := range kn.settlers {
+		s.cfg.Evidence = map[proofs.Kind]proofs.EvidenceChecker{proofs.KindLiveness: liveness.NewEvidenceChecker()}
+		s.cfg.Challenge = func(id cid.Cid) ([]byte, bool) { env, ok := challenges[id]; return env, ok }
+	}
+	for _, rs := range kn.stores {
+		if _, err := rs.PutBatch(envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	kn.settlers[0].cosign.Lock()
+	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kn.settlers[0].sign(ctx, b, leaves)
+	kn.settlers[0].cosign.Unlock()
+	waitBatch(t, kn.ledger, testEpoch)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := kn.ledger.Account(ctx, kn.ids[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Slashed > 0 {
+			if a.Slashed != 50 {
+				t.Errorf("lazy keeper: slashed %d, want 50", a.Slashed)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lazy keeper was never slashed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, i := range []int{0, 1, 3} {
+		if a, _ := kn.ledger.Account(ctx, kn.ids[i]); a.Slashed != 0 {
+			t.Errorf("honest keeper %d slashed %d", i, a.Slashed)
+		}
 	}
 }
 
