@@ -116,6 +116,11 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
+	if n.wrapVerifier != nil {
+		for i, v := range verifiers {
+			verifiers[i] = n.wrapVerifier(v)
+		}
+	}
 	responders, err := n.responders(ctx)
 	if err != nil {
 		return err
@@ -154,10 +159,22 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		{config.TopicReceipts, TopicSpec{Domain: proofs.ReceiptDomain, MaxSize: proofs.MaxReceiptSize}, eng.ValidateReceipt},
 		{config.TopicManifests, TopicSpec{Domain: proofs.ManifestDomain, MaxSize: proofs.MaxManifestSize}, eng.ValidateManifest},
 	}
+	if keeper {
+		n.challenges = newChallengeLog(n.db, n.network.DisputeEpochs+2)
+	}
 	for _, s := range specs {
 		validate := s.validate
+		keep := keeper && s.kind == config.TopicChallenges
 		t, err := n.joinTopic(s.kind, s.domain, func(ctx context.Context, m Message) pubsub.ValidationResult {
-			return validate(ctx, m.From, m.Payload, m.Signer)
+			res := validate(ctx, m.From, m.Payload, m.Signer)
+			if keep && res == pubsub.ValidationAccept {
+				// Kept for evidence disputes against the keepers that
+				// answer it with a pass.
+				if err := n.challenges.add(m.Payload, m.Envelope); err != nil {
+					n.log.Debug("challenge not kept", "err", err)
+				}
+			}
+			return res
 		})
 		if err != nil {
 			return err

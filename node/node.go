@@ -65,11 +65,14 @@ type Node struct {
 	ledger   chain.Settlement  // the embedded ledger or a client of it; nil without one
 	// computeExec, if set, replaces the configured compute executor.
 	computeExec compute.Executor
-	hideFaults  bool            // WithHiddenFaults
-	local       *local.Ledger   // on the sequencer
-	keepers     *registry       // the ledger's keepers, if there is a ledger
-	settler     *settle.Settler // on keepers and edges
-	pieces      *pieces.Store   // on edges offering storage
+	hideFaults  bool          // WithHiddenFaults
+	challenges  *challengeLog // a keeper's gossiped challenges, for disputes
+	// wrapVerifier, if set, wraps each of a keeper's verifiers.
+	wrapVerifier func(proofs.Verifier) proofs.Verifier
+	local        *local.Ledger   // on the sequencer
+	keepers      *registry       // the ledger's keepers, if there is a ledger
+	settler      *settle.Settler // on keepers and edges
+	pieces       *pieces.Store   // on edges offering storage
 
 	manifestMu sync.Mutex // one manifest update at a time
 
@@ -145,6 +148,12 @@ func WithComputeExecutor(exec compute.Executor) Option {
 // rather than declare it faulty, as a simulation's lazy edge does.
 func WithHiddenFaults() Option {
 	return func(n *Node) error { n.hideFaults = true; return nil }
+}
+
+// WithVerifierWrapper has a keeper run its checks through wrap, as a
+// simulation's lazy keeper does to sign passes without asking.
+func WithVerifierWrapper(wrap func(proofs.Verifier) proofs.Verifier) Option {
+	return func(n *Node) error { n.wrapVerifier = wrap; return nil }
 }
 
 // WithoutAPI runs the node without its HTTP API, as a simulation does.

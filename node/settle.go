@@ -156,6 +156,10 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 		Answered:      n.engine.Answered,
 		Log:           n.baseLog,
 	}
+	if n.challenges != nil {
+		cfg.Evidence = map[proofs.Kind]proofs.EvidenceChecker{proofs.KindLiveness: liveness.NewEvidenceChecker()}
+		cfg.Challenge = n.challenges.get
+	}
 	if reg != nil {
 		cfg.CatchUp = func(ctx context.Context, epoch uint64, from []peer.ID) error {
 			return n.catchUp(ctx, streams, epoch, from, keeper)
