@@ -226,6 +226,17 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 		if round, ok := r.firstDouble[m.index]; ok && nr.Slashed > 0 {
 			nr.DetectedRound = int64(round)
 		}
+		if m.strategy.Name == "lazy-keeper" && nr.Slashed > 0 {
+			// Its first pass without a heartbeat.
+			_ = m.node.Receipts().List(proofs.Filter{Keeper: m.id, Kind: proofs.KindLiveness}, func(_ cid.Cid, rc proofs.Receipt) error {
+				if rc.Result == proofs.Pass && len(rc.Evidence) == 0 && rc.Round >= r.firstRound {
+					if d := int64(rc.Round - r.firstRound); nr.DetectedRound < 0 || d < nr.DetectedRound {
+						nr.DetectedRound = d
+					}
+				}
+				return nil
+			})
+		}
 	}
 	// The first failing receipt of each edge, from every keeper's store.
 	for _, m := range r.members {

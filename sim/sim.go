@@ -231,6 +231,9 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 		cfg.Keepers = append(cfg.Keepers, fmt.Sprintf("%s=100", k.id))
 	}
 	var opts []node.Option
+	if m.strategy.Name == "lazy-keeper" {
+		opts = append(opts, node.WithVerifierWrapper(func(v proofs.Verifier) proofs.Verifier { return lazyVerifier{v} }))
+	}
 	if m.role == config.RoleEdge {
 		edgeIndex := m.index - 1 - s.Keepers
 		cfg.Offers = s.offers(m, edgeIndex)

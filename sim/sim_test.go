@@ -51,15 +51,15 @@ func TestScenarioErrors(t *testing.T) {
 }
 
 // TestSmallNetwork runs 12 edges, one of each edge strategy and six
-// honest, with 3 keepers, one an equivocator, for two epochs of real
-// nodes: every cheater is caught and penalised or slashed, no honest
-// node is, and both epochs settle.
+// honest, with 4 keepers, one an equivocator and one lazy, for two epochs
+// of real nodes: every cheater is caught and penalised or slashed, no
+// honest node is, and both epochs settle.
 func TestSmallNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 16-node network for about 40 s")
 	}
 	s := Default()
-	s.Edges, s.Keepers, s.Epochs = 12, 3, 2
+	s.Edges, s.Keepers, s.Epochs = 12, 4, 2
 	for i := range s.Strategies {
 		s.Strategies[i].Nodes = 1
 	}

@@ -45,6 +45,10 @@ var strategies = map[string]strategyInfo{
 	// slow-compute: a CPU claiming a multiple of what honest CPUs claim,
 	// a GPU's class.
 	"slow-compute": {usesMultiple: true, needs: "compute", caughtBy: string(proofs.KindCompute)},
+	// lazy-keeper: a keeper that signs liveness passes without asking
+	// the edge; its passes carry no heartbeat, which any keeper holding
+	// the challenge can show the ledger.
+	"lazy-keeper": {keeper: true, caughtBy: "slashed"},
 	// equivocator: a keeper that signs a second, different receipt for
 	// challenges it decided, and serves both to the keepers catching up.
 	"equivocator": {keeper: true, caughtBy: "slashed"},
@@ -92,4 +96,14 @@ func (l lazyExecutor) Multiply(ctx context.Context, n int, seed [32]byte) (*comp
 		}
 	}
 	return p, nil
+}
+
+// lazyVerifier passes every liveness challenge without opening a stream.
+type lazyVerifier struct{ proofs.Verifier }
+
+func (v lazyVerifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.Opener) (proofs.Outcome, error) {
+	if c.Kind != proofs.KindLiveness {
+		return v.Verifier.Verify(ctx, c, open)
+	}
+	return proofs.Outcome{Result: proofs.Pass}, nil
 }
