@@ -209,8 +209,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	s := r.Scenario
 	fmt.Fprintf(&b, "# Simulation report\n\n")
-	fmt.Fprintf(&b, "%d edges and %d keepers for %d epochs of %d rounds (seed %d), on links with %d ms of latency. ",
-		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Seed, s.Link.LatencyMS)
+	rate := "unlimited"
+	if s.Link.Mbit > 0 {
+		rate = fmt.Sprintf("%g Mbit/s", s.Link.Mbit)
+	}
+	fmt.Fprintf(&b, "%d edges and %d keepers for %d epochs of %d rounds (seed %d), on links of %s with %d ms of latency. ",
+		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Seed, rate, s.Link.LatencyMS)
 	fmt.Fprintf(&b, "Epochs %d to %d of the beacon; %d of %d settled on the ledger.\n\n",
 		r.FirstEpoch, r.FirstEpoch+uint64(s.Epochs)-1, r.Batches, s.Epochs)
 	if len(r.Missing) > 0 {

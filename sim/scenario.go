@@ -50,14 +50,13 @@ type Scenario struct {
 	Strategies []Strategy `toml:"strategy"`
 }
 
-// Link is a simulated link's one-way latency. Links have no rate limit:
-// in-memory links join each pair of nodes on its own, with one queue for
-// everything, so a rate on them would let a probe's bytes hold up every
-// other message between the pair, which no real access link does (its
-// queue is shared by all of a node's peers and managed). Probes run as
-// fast as the CPU allows, which honest claims stay far below.
+// Link is a simulated link's rate and one-way latency. In-memory links
+// join each pair of nodes on its own, so a rate limits each pair, not a
+// node's whole access link; 0 leaves the pairs unlimited, and probes then
+// run as fast as the CPU allows.
 type Link struct {
-	LatencyMS int `toml:"latency_ms"`
+	Mbit      float64 `toml:"mbit"`
+	LatencyMS int     `toml:"latency_ms"`
 }
 
 // Strategy assigns a strategy to Nodes nodes. Share and Multiple are its
@@ -133,7 +132,11 @@ func (s Scenario) Validate() error {
 	case s.EpochRounds < 5 || s.EpochRounds > maxEpochRounds:
 		return fmt.Errorf("epoch_rounds = %d: want 5 to %d", s.EpochRounds, maxEpochRounds)
 	case s.BandwidthMbit < 1 || s.BandwidthMbit > 1000:
-		return fmt.Errorf("bandwidth_mbit = %d: want 1 to 1000 (probes run at the CPU's speed, which must exceed honest claims)", s.BandwidthMbit)
+		return fmt.Errorf("bandwidth_mbit = %d: want 1 to 1000", s.BandwidthMbit)
+	case s.Link.Mbit < 0 || s.Link.Mbit > 10_000:
+		return fmt.Errorf("link.mbit = %v: want 0 (unlimited) to 10000", s.Link.Mbit)
+	case s.Link.Mbit > 0 && float64(s.BandwidthMbit) > s.Link.Mbit:
+		return fmt.Errorf("bandwidth_mbit = %d: an honest claim must fit the link's %v Mbit/s", s.BandwidthMbit, s.Link.Mbit)
 	case s.Link.LatencyMS < 0 || s.Link.LatencyMS > 1000:
 		return fmt.Errorf("link.latency_ms = %d: want 0 to 1000", s.Link.LatencyMS)
 	case s.PieceKiB < 1 || s.PieceKiB > 64<<10:

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
@@ -96,7 +99,8 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	mn := mocknet.New()
 	defer mn.Close()
 	mn.SetLinkDefaults(mocknet.LinkOptions{
-		Latency: time.Duration(s.Link.LatencyMS) * time.Millisecond,
+		Latency:   time.Duration(s.Link.LatencyMS) * time.Millisecond,
+		Bandwidth: s.Link.Mbit * 1e6 / 8,
 	})
 	for _, m := range members {
 		addr := ma.StringCast(fmt.Sprintf("/ip4/100.%d.%d.%d/tcp/4001", 64+m.index>>16, (m.index>>8)&0xff, m.index&0xff))
@@ -125,12 +129,20 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 }
 
 // network is the devnet's parameters with the scenario's epoch length,
-// probabilities and committee size.
+// probabilities and committee size, and a beacon chain of its own whose
+// first round is now, so that its epochs count from 1.
 func (s Scenario) network() (config.Network, error) {
 	nw, err := config.LookupNetwork("devnet")
 	if err != nil {
 		return config.Network{}, err
 	}
+	secret := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("aropeer sim beacon "), s.Seed))
+	signer, err := beacon.NewSigner(secret[:], time.Second, time.Now().Unix(), "aropeer-sim")
+	if err != nil {
+		return config.Network{}, fmt.Errorf("sim: beacon: %w", err)
+	}
+	nw.Beacon, nw.BeaconRelays = signer.Info(), nil
+	nw.LocalBeacon = func() *beacon.Signer { return signer }
 	nw.EpochRounds = s.EpochRounds
 	nw.CommitteeSize = min(nw.CommitteeSize, s.Keepers)
 	// A CPU claiming a GPU's class is handed the largest product; 1024
@@ -247,13 +259,15 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 			cfg.Compute.Device = "gpu-class"
 			cfg.Compute.MilliTOPS = uint64(float64(s.ComputeMTOPS) * m.strategy.Multiple)
 		}
-		// One core per product: a whole network's checks share the
-		// machine, and all-core products would only contend.
-		var exec compute.Executor = &compute.CPU{Workers: 1}
+		// Each edge's accelerator is simulated: the product is computed
+		// on one core (a whole network's checks share the machine), and
+		// takes at least the time the edge's device needs, its claim for
+		// an honest edge, a CPU's for a slow one.
+		device := device{gops: float64(s.ComputeMTOPS), exec: &compute.CPU{Workers: 1}}
 		if m.strategy.Name == "lazy-compute" {
-			exec = lazyExecutor{share: m.strategy.Share, seed: s.Seed + uint64(m.index)}
+			device.exec = lazyExecutor{share: m.strategy.Share, seed: s.Seed + uint64(m.index)}
 		}
-		opts = append(opts, node.WithComputeExecutor(exec))
+		opts = append(opts, node.WithComputeExecutor(device))
 		if m.strategy.Name == "lazy-storage" {
 			// It answers what it can and never owns up to the rest.
 			opts = append(opts, node.WithHiddenFaults())
@@ -314,7 +328,7 @@ func (s Scenario) givePiece(m *member) error {
 		return err
 	}
 	defer db.Close()
-	ps, err := pieces.Open(db, cfgDir.PiecesPath())
+	ps, err := pieces.Open(db, cfgDir.PiecesPath(), pieces.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package sim
 
 import (
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -41,6 +43,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"unknown kind", func(s *Scenario) { s.Probability["gpu"] = 0.5 }, "probability.gpu"},
 		{"liveness offered", func(s *Scenario) { s.Offers["liveness"] = 1 }, "offers.liveness"},
 		{"short epochs", func(s *Scenario) { s.EpochRounds = 2 }, "epoch_rounds = 2"},
+		{"claim over the link", func(s *Scenario) { s.BandwidthMbit = 80 }, "an honest claim must fit the link's 50 Mbit/s"},
 	} {
 		s := Default()
 		c.mutate(&s)
@@ -52,39 +55,40 @@ func TestScenarioErrors(t *testing.T) {
 
 // TestSmallNetwork runs 12 edges, one of each edge strategy and six
 // honest, with 4 keepers, one an equivocator and one lazy, for two epochs
-// of real nodes: every cheater is caught and penalised or slashed, no
-// honest node is, and both epochs settle.
+// of real nodes in virtual time (testing/synctest): every cheater is
+// caught and penalised or slashed, no honest node is, and both epochs
+// settle. The nodes' clocks, deadlines, links and simulated devices all
+// run on the bubble's clock, so the machine's speed does not change the
+// verdicts, and 50 virtual seconds take about 10 of wall time.
 func TestSmallNetwork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a 16-node network for about 40 s")
-	}
-	s := Default()
-	s.Edges, s.Keepers, s.Epochs = 12, 4, 2
-	for i := range s.Strategies {
-		s.Strategies[i].Nodes = 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var log strings.Builder
-	rep, err := Run(ctx, s, Options{Log: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Batches != s.Epochs {
-		t.Errorf("%d of %d epochs settled (missing %v)", rep.Batches, s.Epochs, rep.Missing)
-	}
-	for _, c := range rep.Classes {
-		if c.Strategy == Honest {
-			if c.FalsePositives > 0 {
-				t.Errorf("%d honest %s(s) penalised", c.FalsePositives, c.Role)
+	synctest.Test(t, func(t *testing.T) {
+		s := Default()
+		s.Edges, s.Keepers, s.Epochs = 12, 4, 2
+		for i := range s.Strategies {
+			s.Strategies[i].Nodes = 1
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		rep, err := Run(ctx, s, Options{Log: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Batches != s.Epochs {
+			t.Errorf("%d of %d epochs settled (missing %v)", rep.Batches, s.Epochs, rep.Missing)
+		}
+		for _, c := range rep.Classes {
+			if c.Strategy == Honest {
+				if c.FalsePositives > 0 {
+					t.Errorf("%d honest %s(s) penalised", c.FalsePositives, c.Role)
+				}
+				continue
 			}
-			continue
+			if c.Detected != c.Nodes || c.Penalties+c.Slashed == 0 {
+				t.Errorf("%s: %d of %d detected, penalties %d, slashed %d", c.Strategy, c.Detected, c.Nodes, c.Penalties, c.Slashed)
+			}
 		}
-		if c.Detected != c.Nodes || c.Penalties+c.Slashed == 0 {
-			t.Errorf("%s: %d of %d detected, penalties %d, slashed %d", c.Strategy, c.Detected, c.Nodes, c.Penalties, c.Slashed)
+		if t.Failed() {
+			rep.WriteMarkdown(os.Stderr)
 		}
-	}
-	if t.Failed() {
-		rep.WriteMarkdown(os.Stderr)
-	}
+	})
 }

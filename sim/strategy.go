@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"time"
 
 	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/proofs"
@@ -106,4 +107,30 @@ func (v lazyVerifier) Verify(ctx context.Context, c proofs.Challenge, open proof
 		return v.Verifier.Verify(ctx, c, open)
 	}
 	return proofs.Outcome{Result: proofs.Pass}, nil
+}
+
+// device is a simulated accelerator of gops int8 GOPS: a product takes at
+// least the time it would take on it. The wait is on the clock, so in a
+// simulation in virtual time a device is as fast as it says and no
+// faster, however fast the machine running it.
+type device struct {
+	gops float64
+	exec compute.Executor
+}
+
+func (d device) Multiply(ctx context.Context, n int, seed [32]byte) (*compute.Product, error) {
+	start := time.Now()
+	p, err := d.exec.Multiply(ctx, n, seed)
+	if err != nil {
+		return nil, err
+	}
+	need := time.Duration(compute.Ops(n) / (d.gops * 1e9) * float64(time.Second))
+	if wait := need - time.Since(start); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return p, nil
 }
