@@ -130,8 +130,7 @@ func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer 
 	s.count(func(st *Stats) { st.Applied++ })
 	s.log.Info("epoch batch applied", "epoch", b.Epoch, "height", rec.Height, "signers", len(signers), "receipts", b.Receipts)
 	s.prune(b.Epoch)
-	s.disputeEquivocations(ctx, b.Epoch)
-	s.disputeEvidence(ctx, b.Epoch)
+	s.dispute(ctx, b.Epoch)
 }
 
 // prune forgets the signatures of epochs settled long ago.

@@ -64,25 +64,31 @@ func (s *Settler) Equivocations(epoch uint64) ([]chain.Dispute, error) {
 	return out, nil
 }
 
-// disputeEquivocations submits a dispute for every equivocation in
-// epoch's batch. Every keeper that settled the epoch does so; the ledger
-// slashes once per attempt and refuses the rest, which changes nothing.
-func (s *Settler) disputeEquivocations(ctx context.Context, epoch uint64) {
-	ds, err := s.Equivocations(epoch)
-	if err != nil {
-		s.log.Debug("equivocations not checked", "epoch", epoch, "err", err)
-		return
-	}
-	for _, d := range ds {
-		a, err := s.cfg.Ledger.SubmitDispute(ctx, d)
-		switch {
-		case errors.Is(err, chain.ErrDisputeRefused):
-			s.log.Debug("equivocation dispute refused", "epoch", epoch, "err", err)
-		case err != nil:
-			s.log.Warn("equivocation dispute not submitted", "epoch", epoch, "err", err)
-		default:
-			s.count(func(st *Stats) { st.Disputed++ })
-			s.log.Warn("keeper slashed for equivocation", "keeper", a.ID, "epoch", epoch, "stake_left", a.Stake, "slashed", a.Slashed)
+// dispute submits the disputes the applied batch of epoch gives: the
+// equivocations and the passes without evidence among its receipts. Every
+// keeper that settled the epoch does so; the ledger slashes once per
+// attempt and refuses the rest, which changes nothing.
+func (s *Settler) dispute(ctx context.Context, epoch uint64) {
+	for _, find := range []struct {
+		what string
+		fn   func(uint64) ([]chain.Dispute, error)
+	}{{"equivocation", s.Equivocations}, {"pass without evidence", s.EvidenceDisputes}} {
+		ds, err := find.fn(epoch)
+		if err != nil {
+			s.log.Debug("disputes not looked for", "what", find.what, "epoch", epoch, "err", err)
+			continue
+		}
+		for _, d := range ds {
+			a, err := s.cfg.Ledger.SubmitDispute(ctx, d)
+			switch {
+			case errors.Is(err, chain.ErrDisputeRefused):
+				s.log.Debug("dispute refused", "what", find.what, "epoch", epoch, "err", err)
+			case err != nil:
+				s.log.Warn("dispute not submitted", "what", find.what, "epoch", epoch, "err", err)
+			default:
+				s.count(func(st *Stats) { st.Disputed++ })
+				s.log.Warn("keeper slashed", "for", find.what, "keeper", a.ID, "epoch", epoch, "stake_left", a.Stake, "slashed", a.Slashed)
+			}
 		}
 	}
 }
@@ -129,26 +135,4 @@ func (s *Settler) EvidenceDisputes(epoch uint64) ([]chain.Dispute, error) {
 		return nil
 	})
 	return out, err
-}
-
-// disputeEvidence submits the evidence disputes of epoch's batch. As
-// with equivocations, every keeper does; the ledger slashes once.
-func (s *Settler) disputeEvidence(ctx context.Context, epoch uint64) {
-	ds, err := s.EvidenceDisputes(epoch)
-	if err != nil {
-		s.log.Debug("evidence not checked", "epoch", epoch, "err", err)
-		return
-	}
-	for _, d := range ds {
-		a, err := s.cfg.Ledger.SubmitDispute(ctx, d)
-		switch {
-		case errors.Is(err, chain.ErrDisputeRefused):
-			s.log.Debug("evidence dispute refused", "epoch", epoch, "err", err)
-		case err != nil:
-			s.log.Warn("evidence dispute not submitted", "epoch", epoch, "err", err)
-		default:
-			s.count(func(st *Stats) { st.Disputed++ })
-			s.log.Warn("keeper slashed for a pass without evidence", "keeper", a.ID, "epoch", epoch, "stake_left", a.Stake, "slashed", a.Slashed)
-		}
-	}
 }

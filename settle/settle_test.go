@@ -479,6 +479,46 @@ func TestNextLeaderProposes(t *testing.T) {
 	}
 }
 
+// settle runs every settler until ctx ends, has keeper 0 propose the
+// batch of testEpoch from its store, and waits for it to be applied.
+func (kn *keeperNet) settle(t *testing.T, ctx context.Context) proofs.Batch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	kn.settlers[0].cosign.Lock()
+	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kn.settlers[0].sign(ctx, b, leaves)
+	kn.settlers[0].cosign.Unlock()
+	waitBatch(t, kn.ledger, testEpoch)
+	return b
+}
+
+// waitSlashed waits for keeper i to be slashed and returns its account.
+func (kn *keeperNet) waitSlashed(t *testing.T, ctx context.Context, i int) chain.Account {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := kn.ledger.Account(ctx, kn.ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Slashed > 0 {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keeper %d was never slashed", i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestEvidenceDisputed: a keeper that signed a liveness pass whose
 // evidence is not the edge's heartbeat (it never asked) is slashed by the
 // keepers that kept the challenge once the batch is applied; passes with
@@ -531,36 +571,10 @@ func TestEvidenceDisputed(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, s := range kn.settlers {
-		wg.Go(func() { s.Run(ctx) })
-	}
-	defer func() { cancel(); wg.Wait() }()
-	kn.settlers[0].cosign.Lock()
-	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kn.settlers[0].sign(ctx, b, leaves)
-	kn.settlers[0].cosign.Unlock()
-	waitBatch(t, kn.ledger, testEpoch)
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		a, err := kn.ledger.Account(ctx, kn.ids[2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Slashed > 0 {
-			if a.Slashed != 50 {
-				t.Errorf("lazy keeper: slashed %d, want 50", a.Slashed)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the lazy keeper was never slashed")
-		}
-		time.Sleep(20 * time.Millisecond)
+	defer cancel()
+	kn.settle(t, ctx)
+	if a := kn.waitSlashed(t, ctx, 2); a.Slashed != 50 {
+		t.Errorf("lazy keeper: slashed %d, want 50", a.Slashed)
 	}
 	for _, i := range []int{0, 1, 3} {
 		if a, _ := kn.ledger.Account(ctx, kn.ids[i]); a.Slashed != 0 {
@@ -592,19 +606,8 @@ func TestEquivocationDisputed(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, s := range kn.settlers {
-		wg.Go(func() { s.Run(ctx) })
-	}
-	defer func() { cancel(); wg.Wait() }()
-	kn.settlers[0].cosign.Lock()
-	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kn.settlers[0].sign(ctx, b, leaves)
-	kn.settlers[0].cosign.Unlock()
-	waitBatch(t, kn.ledger, testEpoch)
+	defer cancel()
+	b := kn.settle(t, ctx)
 	// Its second receipt is in the batch, to be disputed, but not paid.
 	if b.Receipts != uint64(len(envs)) {
 		t.Errorf("batch of %d receipts, want all %d", b.Receipts, len(envs))
@@ -624,22 +627,8 @@ func TestEquivocationDisputed(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		a, err := kn.ledger.Account(ctx, kn.ids[2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Slashed > 0 {
-			if a.Slashed != 50 || a.Stake != 50 {
-				t.Errorf("equivocating keeper: stake %d, slashed %d; want 50 and 50", a.Stake, a.Slashed)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the equivocating keeper was never slashed")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if a := kn.waitSlashed(t, ctx, 2); a.Slashed != 50 || a.Stake != 50 {
+		t.Errorf("equivocating keeper: stake %d, slashed %d; want 50 and 50", a.Stake, a.Slashed)
 	}
 	for _, i := range []int{0, 1, 3} {
 		if a, _ := kn.ledger.Account(ctx, kn.ids[i]); a.Slashed != 0 {
