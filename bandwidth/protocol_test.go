@@ -102,7 +102,7 @@ func (pn *protoNet) challengeOf(epoch uint64, i int) proofs.Challenge {
 	}
 }
 
-func claims(up, down uint64) Claims {
+func claims(up, down uint64) proofs.Claims {
 	return func(peer.ID) (proofs.Offer, bool) {
 		return proofs.Offer{Kind: proofs.KindBandwidth, UpMbit: up, DownMbit: down}, true
 	}

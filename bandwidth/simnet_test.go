@@ -117,7 +117,7 @@ func within(got, want, share float64) bool { return math.Abs(got-want) <= share*
 type direction string
 
 // claimOf claims the edge's link rate in d only.
-func (l link) claimOf(d direction) Claims {
+func (l link) claimOf(d direction) proofs.Claims {
 	if d == "up" {
 		return claims(uint64(l.up), 0)
 	}

@@ -12,17 +12,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/wire"
 )
-
-// Claims looks up the bandwidth an edge claims: its offer of kind
-// bandwidth, whose UpMbit and DownMbit size the probe and are what it is
-// judged against.
-type Claims func(edge peer.ID) (proofs.Offer, bool)
 
 // ErrNoClaim means the edge claims no bandwidth either way: there is
 // nothing to size a probe by, and the schedule should not have called
@@ -34,14 +28,14 @@ var ErrNoClaim = errors.New("bandwidth: the edge claims no bandwidth")
 // sends the edge Down keystream and checks the edge's signed report of
 // it. Each direction lasts about the probe duration at the claimed rate.
 type Verifier struct {
-	claims Claims
+	claims proofs.Claims
 	o      options
 }
 
 var _ proofs.Verifier = (*Verifier)(nil)
 
 // NewVerifier judges edges against what claims says they claim.
-func NewVerifier(claims Claims, opts ...Option) *Verifier {
+func NewVerifier(claims proofs.Claims, opts ...Option) *Verifier {
 	return &Verifier{claims: claims, o: newOptions(opts)}
 }
 

@@ -11,16 +11,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/wire"
 )
-
-// Claims looks up the compute an edge claims: its offer of kind compute,
-// whose MilliTOPS sizes the check and sets its deadline.
-type Claims func(edge peer.ID) (proofs.Offer, bool)
 
 // ErrNoClaim means the edge claims no compute: there is nothing to size a
 // check by, and the schedule should not have called for one.
@@ -35,14 +30,14 @@ var ErrNoClaim = errors.New("compute: the edge claims no compute")
 // an edge that computed a share f of C passes with probability at most
 // f^m).
 type Verifier struct {
-	claims Claims
+	claims proofs.Claims
 	o      options
 }
 
 var _ proofs.Verifier = (*Verifier)(nil)
 
 // NewVerifier judges edges against what claims says they claim.
-func NewVerifier(claims Claims, opts ...Option) (*Verifier, error) {
+func NewVerifier(claims proofs.Claims, opts ...Option) (*Verifier, error) {
 	if claims == nil {
 		return nil, errors.New("compute: NewVerifier: nil claims")
 	}

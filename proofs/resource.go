@@ -7,8 +7,14 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
+
+// Claims looks up what an edge claims of a verifier's kind: its
+// manifest's offer of that kind, which sizes a measured challenge
+// (bandwidth, compute) and is what the edge is judged against.
+type Claims func(edge peer.ID) (Offer, bool)
 
 // Responder answers challenges of one kind on an edge. The engine has
 // read the challenge from the stream and checked that the schedule called
