@@ -125,6 +125,11 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
+	if n.wrapResponder != nil {
+		for i, r := range responders {
+			responders[i] = n.wrapResponder(r)
+		}
+	}
 	eng, err := challenge.New(challenge.Config{
 		Key:    n.key,
 		Params: params,

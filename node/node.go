@@ -67,12 +67,14 @@ type Node struct {
 	computeExec compute.Executor
 	hideFaults  bool          // WithHiddenFaults
 	challenges  *challengeLog // a keeper's gossiped challenges, for disputes
-	// wrapVerifier, if set, wraps each of a keeper's verifiers.
-	wrapVerifier func(proofs.Verifier) proofs.Verifier
-	local        *local.Ledger   // on the sequencer
-	keepers      *registry       // the ledger's keepers, if there is a ledger
-	settler      *settle.Settler // on keepers and edges
-	pieces       *pieces.Store   // on edges offering storage
+	// wrapVerifier and wrapResponder, if set, wrap each of a keeper's
+	// verifiers and an edge's responders.
+	wrapVerifier  func(proofs.Verifier) proofs.Verifier
+	wrapResponder func(proofs.Responder) proofs.Responder
+	local         *local.Ledger   // on the sequencer
+	keepers       *registry       // the ledger's keepers, if there is a ledger
+	settler       *settle.Settler // on keepers and edges
+	pieces        *pieces.Store   // on edges offering storage
 
 	manifestMu sync.Mutex // one manifest update at a time
 
@@ -154,6 +156,12 @@ func WithHiddenFaults() Option {
 // simulation's lazy keeper does to sign passes without asking.
 func WithVerifierWrapper(wrap func(proofs.Verifier) proofs.Verifier) Option {
 	return func(n *Node) error { n.wrapVerifier = wrap; return nil }
+}
+
+// WithResponderWrapper has an edge answer through wrap, as a
+// simulation's replaying edge does.
+func WithResponderWrapper(wrap func(proofs.Responder) proofs.Responder) Option {
+	return func(n *Node) error { n.wrapResponder = wrap; return nil }
 }
 
 // WithoutAPI runs the node without its HTTP API, as a simulation does.

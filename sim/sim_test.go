@@ -39,7 +39,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"no edges", func(s *Scenario) { s.Edges = 0 }, "edges = 0: want 1 to 2000"},
 		{"unknown strategy", func(s *Scenario) { s.Strategies[0].Name = "miner" }, `strategy[0].name = "miner": want one of`},
 		{"share out of range", func(s *Scenario) { s.Strategies[0].Share = 2 }, "strategy[0] (offline).share = 2"},
-		{"too many cheaters", func(s *Scenario) { s.Strategies[0].Nodes = 100 }, "strategies assign 111 edges, the scenario has 40"},
+		{"too many cheaters", func(s *Scenario) { s.Strategies[0].Nodes = 100 }, "strategies assign 113 edges, the scenario has 40"},
 		{"unknown kind", func(s *Scenario) { s.Probability["gpu"] = 0.5 }, "probability.gpu"},
 		{"liveness offered", func(s *Scenario) { s.Offers["liveness"] = 1 }, "offers.liveness"},
 		{"short epochs", func(s *Scenario) { s.EpochRounds = 2 }, "epoch_rounds = 2"},

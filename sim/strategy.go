@@ -1,11 +1,15 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/proofs"
@@ -46,6 +50,9 @@ var strategies = map[string]strategyInfo{
 	// slow-compute: a CPU claiming a multiple of what honest CPUs claim,
 	// a GPU's class.
 	"slow-compute": {usesMultiple: true, needs: "compute", caughtBy: string(proofs.KindCompute)},
+	// replayer: answers every liveness and storage challenge with the
+	// bytes of its first answer of that kind.
+	"replayer": {caughtBy: string(proofs.KindLiveness)},
 	// lazy-keeper: a keeper that signs liveness passes without asking
 	// the edge; its passes carry no heartbeat, which any keeper holding
 	// the challenge can show the ledger.
@@ -133,4 +140,52 @@ func (d device) Multiply(ctx context.Context, n int, seed [32]byte) (*compute.Pr
 		}
 	}
 	return p, nil
+}
+
+// replayer answers a liveness or storage challenge with what it sent for
+// the first one of the kind: an answer of an earlier round.
+type replayer struct {
+	proofs.Responder
+	mu    sync.Mutex
+	saved []byte
+}
+
+func replaying(r proofs.Responder) proofs.Responder {
+	if k := r.Kind(); k != proofs.KindLiveness && k != proofs.KindStorage {
+		return r
+	}
+	return &replayer{Responder: r}
+}
+
+func (r *replayer) Serve(ctx context.Context, c proofs.Challenge, s network.Stream) {
+	r.mu.Lock()
+	saved := r.saved
+	r.mu.Unlock()
+	if saved == nil {
+		rec := &recording{Stream: s}
+		r.Responder.Serve(ctx, c, rec)
+		r.mu.Lock()
+		if r.saved == nil && rec.buf.Len() > 0 {
+			r.saved = rec.buf.Bytes()
+		}
+		r.mu.Unlock()
+		return
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if _, err := s.Write(saved); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// recording is a stream that keeps a copy of what is written to it.
+type recording struct {
+	network.Stream
+	buf bytes.Buffer
+}
+
+func (r *recording) Write(p []byte) (int, error) {
+	r.buf.Write(p)
+	return r.Stream.Write(p)
 }
