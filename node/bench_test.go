@@ -3,6 +3,8 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 
 	"github.com/aropeer/aropeer/liveness"
+	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/store"
 	"github.com/aropeer/aropeer/wire"
@@ -129,4 +132,82 @@ func BenchmarkLivenessPipeline(b *testing.B) {
 	b.ReportMetric(1/perPipe, "receipts/s")
 	b.ReportMetric(1/perBare, "seal+open/s")
 	b.ReportMetric(perBare/perPipe, "pipeline/seal+open")
+}
+
+// BenchmarkGossipPropagation: 100 nodes (a bootstrap node and 99 edges)
+// over links of 20 ms; each message is published by one node, in turn,
+// and timed until the last of the 99 others has it. It reports the 99th
+// percentile and the median of those times (goal: p99 under 100 ms), and
+// the link latency in the same units, the floor of one hop.
+func BenchmarkGossipPropagation(b *testing.B) {
+	const nodes, latency = 100, 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tn := startLinkedNetwork(b, ctx, 0, nodes-1, mocknet.LinkOptions{Latency: latency})
+	const name = "/aro/bench/propagation"
+	type arrival struct {
+		msg  uint64
+		node int
+		at   time.Time
+	}
+	arrivals := make(chan arrival, 1024)
+	var topics []*node.Topic
+	for i, n := range tn.nodes {
+		topic, err := n.Gossip().JoinRaw(node.RawTopicSpec{Name: name, MaxSize: 64})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sub, err := topic.Subscribe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			for {
+				m, err := sub.Next(ctx)
+				if err != nil {
+					return
+				}
+				if len(m.Payload) >= 8 {
+					arrivals <- arrival{msg: binary.BigEndian.Uint64(m.Payload), node: i, at: time.Now()}
+				}
+			}
+		}()
+		defer sub.Cancel()
+		topics = append(topics, topic)
+	}
+	// Meshes form over a few heartbeats.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range tn.nodes {
+		for n.Gossip().MeshSizes()[name] < 4 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var times []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		from := i % nodes
+		start := time.Now()
+		if err := topics[from].Publish(ctx, binary.BigEndian.AppendUint64(nil, uint64(i))); err != nil {
+			b.Fatal(err)
+		}
+		got, last := 0, start
+		timeout := time.After(10 * time.Second)
+		for got < nodes-1 {
+			select {
+			case a := <-arrivals:
+				if a.msg == uint64(i) && a.node != from {
+					got++
+					last = a.at
+				}
+			case <-timeout:
+				b.Fatalf("message %d reached %d of %d nodes in 10 s", i, got, nodes-1)
+			}
+		}
+		times = append(times, last.Sub(start))
+	}
+	slices.Sort(times)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(times[len(times)*99/100]), "p99-ms")
+	b.ReportMetric(ms(times[len(times)/2]), "median-ms")
+	b.ReportMetric(ms(latency), "link-ms")
 }

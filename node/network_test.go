@@ -45,8 +45,16 @@ type netOption func(i int, ids []peer.ID, cfg *config.Config, opts *[]node.Optio
 
 func startNetwork(t *testing.T, ctx context.Context, keepers, edges int, adjust ...netOption) *testNet {
 	t.Helper()
+	return startLinkedNetwork(t, ctx, keepers, edges, mocknet.LinkOptions{}, adjust...)
+}
+
+// startLinkedNetwork is startNetwork over links with link's latency and
+// rate.
+func startLinkedNetwork(t testing.TB, ctx context.Context, keepers, edges int, link mocknet.LinkOptions, adjust ...netOption) *testNet {
+	t.Helper()
 	tn := &testNet{mn: mocknet.New()}
 	t.Cleanup(func() { tn.mn.Close() })
+	tn.mn.SetLinkDefaults(link)
 
 	roles := []config.Role{config.RoleBootstrap}
 	for range keepers {

@@ -226,8 +226,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "No honest node was penalised.\n\n")
 	}
 	b.WriteString("## By strategy\n\n")
-	b.WriteString("| strategy | role | nodes | detected | mean rounds to detection | honest penalised | rewards | penalties | mean balance at the end |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| strategy | role | nodes | detected | mean rounds to detection | honest penalised | rewards | penalties | stake slashed | mean balance at the end |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Classes {
 		detected, rounds, fp := "–", "–", "–"
 		if c.Strategy == Honest {
@@ -242,8 +242,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if len(c.Balance) > 0 {
 			end = c.Balance[len(c.Balance)-1]
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %d | %d | %.1f |\n",
-			c.Strategy, c.Role, c.Nodes, detected, rounds, fp, c.Rewards, c.Penalties, end)
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %d | %d | %d | %.1f |\n",
+			c.Strategy, c.Role, c.Nodes, detected, rounds, fp, c.Rewards, c.Penalties, c.Slashed, end)
 	}
 	r.chart(&b, DetectionChart, "Cumulative detection by round")
 	b.WriteString("\n## Mean balance by epoch\n\n| strategy | role |")
