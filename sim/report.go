@@ -67,6 +67,9 @@ type NodeReport struct {
 	Faults  uint64            `json:"faults,omitempty"`
 	// Slashed is the stake a keeper lost to disputes.
 	Slashed uint64 `json:"slashed,omitempty"`
+	// Shunned says that most honest nodes' gossip scored the keeper's
+	// forging host below zero, and stopped taking its messages.
+	Shunned bool `json:"shunned,omitempty"`
 	// FirstFail is, per kind, the round (from the scenario's first) of
 	// the node's first failed receipt.
 	FirstFail map[string]uint64 `json:"first_fail,omitempty"`
@@ -155,6 +158,8 @@ func (r *Report) finish() {
 		case "slashed":
 			// DetectedRound was set where the keeper first cheated.
 			n.Detected = n.Slashed > 0
+		case "shunned":
+			n.Detected = n.Shunned
 		default:
 			if round, ok := n.FirstFail[by]; ok && n.Fails[by] > 0 {
 				n.Detected, n.DetectedRound = true, int64(round)
@@ -272,6 +277,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		var fails []string
 		if n.Slashed > 0 {
 			fails = append(fails, fmt.Sprintf("slashed %d of its stake", n.Slashed))
+		}
+		if n.Shunned {
+			fails = append(fails, "its forged challenges refused, its gossip shunned")
 		}
 		for _, k := range proofs.Kinds() {
 			if f := n.Fails[string(k)]; f > 0 {

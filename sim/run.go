@@ -37,6 +37,10 @@ type runner struct {
 	// firstDouble the round of its first.
 	doubled     map[cid.Cid]bool
 	firstDouble map[int]uint64
+	// forgers forge challenges; shunned is the round (from the first)
+	// in which most honest nodes' gossip scored each below zero.
+	forgers []*forger
+	shunned map[int]uint64
 }
 
 // settleRounds is how long after the last epoch the run waits for its
@@ -49,6 +53,16 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.params = challenge.Params{EpochRounds: r.nw.EpochRounds}
 	r.away = map[int]bool{}
 	r.doubled, r.firstDouble = map[cid.Cid]bool{}, map[int]uint64{}
+	r.shunned = map[int]uint64{}
+	for _, m := range r.members {
+		if m.strategy.Name == "forger" {
+			f, err := r.startForger(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			r.forgers = append(r.forgers, f)
+		}
+	}
 	watch := r.boot.Beacon().Watch(ctx)
 	for b := range watch {
 		if r.firstEpoch == 0 {
@@ -60,6 +74,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		r.report(b.Round)
 		r.churn(b.Round)
 		r.equivocate(b.Round)
+		r.forge(ctx, b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
 		if b.Round >= end+r.nw.BatchGrace && r.settled(ctx) {
 			break
@@ -157,6 +172,20 @@ func (r *runner) equivocate(round uint64) {
 	}
 }
 
+// forge has each forger gossip an unscheduled challenge every round of
+// the scenario's epochs, and notes when the honest nodes shun it.
+func (r *runner) forge(ctx context.Context, round uint64) {
+	if round < r.firstRound || round >= r.params.FirstRound(r.lastEpoch+1) {
+		return
+	}
+	for _, f := range r.forgers {
+		f.forge(ctx, r, round)
+		if _, ok := r.shunned[f.m.index]; !ok && f.shunned(r) {
+			r.shunned[f.m.index] = round - r.firstRound
+		}
+	}
+}
+
 // conflictMark ends the reason of an equivocator's second receipt.
 const conflictMark = " (signed twice)"
 
@@ -225,6 +254,9 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 		}
 		if round, ok := r.firstDouble[m.index]; ok && nr.Slashed > 0 {
 			nr.DetectedRound = int64(round)
+		}
+		if round, ok := r.shunned[m.index]; ok {
+			nr.Shunned, nr.DetectedRound = true, int64(round)
 		}
 		if m.strategy.Name == "lazy-keeper" && nr.Slashed > 0 {
 			// Its first pass without a heartbeat.

@@ -57,6 +57,9 @@ var strategies = map[string]strategyInfo{
 	// the edge; its passes carry no heartbeat, which any keeper holding
 	// the challenge can show the ledger.
 	"lazy-keeper": {keeper: true, caughtBy: "slashed"},
+	// forger: a keeper that gossips challenges the schedule did not call
+	// for, from a second host; honest nodes refuse them and shun it.
+	"forger": {keeper: true, caughtBy: "shunned"},
 	// equivocator: a keeper that signs a second, different receipt for
 	// challenges it decided, and serves both to the keepers catching up.
 	"equivocator": {keeper: true, caughtBy: "slashed"},

@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/aropeer/aropeer/node/config"
+	"github.com/aropeer/aropeer/proofs"
+)
+
+// forger is a keeper's second host, which gossips challenges the keeper
+// signed but the schedule never called for. Its own node would refuse to
+// publish them (a node validates what it publishes), so the keeper uses a
+// plain gossipsub router that validates nothing.
+type forger struct {
+	m     *member
+	id    peer.ID // the forging host
+	topic *pubsub.Topic
+}
+
+// startForger links a forging host for m to every node and joins the
+// challenges topic.
+func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	addr := ma.StringCast(fmt.Sprintf("/ip4/100.127.255.%d/tcp/4001", m.index))
+	h, err := r.mn.AddPeer(key, addr)
+	if err != nil {
+		return nil, fmt.Errorf("sim: forging host: %w", err)
+	}
+	if err := r.mn.LinkAll(); err != nil {
+		return nil, err
+	}
+	for _, o := range r.members {
+		if err := h.Connect(ctx, peer.AddrInfo{ID: o.id, Addrs: o.host.Addrs()}); err != nil {
+			return nil, fmt.Errorf("sim: forging host: %w", err)
+		}
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	topic, err := ps.Join(r.nw.Topic(config.TopicChallenges))
+	if err != nil {
+		return nil, err
+	}
+	return &forger{m: m, id: h.ID(), topic: topic}, nil
+}
+
+// forge publishes a challenge of round for an edge the scenario picks,
+// with a seed the beacon did not give.
+func (f *forger) forge(ctx context.Context, r *runner, round uint64) {
+	edges := r.members[1+r.s.Keepers:]
+	edge := edges[int(round)%len(edges)]
+	seed := make([]byte, proofs.SeedSize)
+	_, _ = rand.Read(seed)
+	c := proofs.Challenge{
+		Network: r.nw.Name, Epoch: r.params.EpochOf(round), Round: round,
+		Keeper: f.m.id, Edge: edge.id, Kind: proofs.KindLiveness, Seed: seed,
+	}
+	env, _, err := proofs.SealChallenge(f.m.key, c)
+	if err != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = f.topic.Publish(pctx, env)
+}
+
+// shunned reports whether most honest nodes score the forging host
+// below zero: their gossip no longer takes its messages.
+func (f *forger) shunned(r *runner) bool {
+	honest, below := 0, 0
+	for _, o := range r.members {
+		if o.strategy.Name != Honest {
+			continue
+		}
+		honest++
+		if s, ok := o.node.Gossip().Score(f.id); ok && s < 0 {
+			below++
+		}
+	}
+	return below*2 > honest
+}
