@@ -56,6 +56,16 @@ type Throughput struct {
 // a median of interval rates lets a stall inside it lower the rate, as
 // it should.
 func Meter(arrivals []Arrival, interval time.Duration) (Throughput, error) {
+	return MeterUntil(arrivals, interval, 0)
+}
+
+// MeterUntil is Meter with the steady window ending by until from the
+// start (0: no end), for keepers probing together: their flows share the
+// edge's link only while all of them run, and one that gets more than
+// its share ends early and hands its share to the others, whose later
+// intervals would count it twice. A window early in the probe, the same
+// for all, is one they all fill.
+func MeterUntil(arrivals []Arrival, interval, until time.Duration) (Throughput, error) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
@@ -66,6 +76,9 @@ func Meter(arrivals []Arrival, interval time.Duration) (Throughput, error) {
 	last := arrivals[len(arrivals)-1].At
 	t.Duration = last
 	full := int(last / interval) // intervals that ended before the last arrival
+	if until > 0 {
+		full = min(full, int(until/interval))
+	}
 	bins := make([]int64, full)
 	for i, a := range arrivals {
 		if i > 0 && a.At < arrivals[i-1].At {

@@ -82,3 +82,26 @@ func TestMeterRefuses(t *testing.T) {
 		t.Error("out of order arrivals metered")
 	}
 }
+
+// TestMeterUntil: intervals after until are left out, so a flow that
+// speeds up once another keeper's flow has ended is metered at the rate
+// it had while they shared the link.
+func TestMeterUntil(t *testing.T) {
+	shared := series(0, 1400*time.Millisecond, 50, 16<<10)
+	alone := series(1400*time.Millisecond, 2*time.Second, 150, 16<<10)
+	arrivals := append(shared, alone...)
+	whole, err := Meter(arrivals, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := MeterUntil(arrivals, 100*time.Millisecond, 1400*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(early.Mbit-50) > 1 || whole.Mbit < 60 {
+		t.Errorf("until 1.4 s: %.1f Mbit/s, want 50; whole transfer %.1f, want above 60", early.Mbit, whole.Mbit)
+	}
+	if early.Bytes != whole.Bytes || early.Intervals >= whole.Intervals {
+		t.Errorf("until 1.4 s: %d bytes over %d intervals; whole: %d over %d", early.Bytes, early.Intervals, whole.Bytes, whole.Intervals)
+	}
+}

@@ -231,6 +231,7 @@ func TestCommitteeAccuracySimnet(t *testing.T) {
 							t.Errorf("keeper %d: %+v", i, out)
 						}
 						sum += kbit(out, string(d)+"_kbit")
+						t.Logf("keeper %d: %v", i, out.Measurements)
 						data += uint64(out.Measurements["bytes"])
 						from, to := sender(d, edgeHost, keepers[i])
 						sent += sentBytes(t, from, to)

@@ -198,11 +198,22 @@ func (p *probe) receiveUp() (Throughput, proofs.Outcome, bool) {
 			return Throughput{}, p.broken(fmt.Sprintf("receiving up after %d of %d bytes", got, n), err, g.fired()), false
 		}
 	}
-	t, err := meterComplete(arrivals, p.v.o.interval)
+	t, err := meterComplete(arrivals, p.v.o.interval, p.window())
 	if err != nil {
 		return Throughput{}, fail(fmt.Sprintf("up: %v", err)), false
 	}
 	return t, proofs.Outcome{}, true
+}
+
+// window is where a probe's steady rate ends: for keepers probing
+// together, the first 70% of the probe's duration, which every one of
+// their flows fills (see MeterUntil); for a keeper alone, the whole
+// transfer.
+func (p *probe) window() time.Duration {
+	if p.probers <= 1 {
+		return 0
+	}
+	return p.v.o.probeDuration * 7 / 10
 }
 
 // meterComplete meters a transfer that delivered all its bytes. One that
@@ -210,8 +221,8 @@ func (p *probe) receiveUp() (Throughput, proofs.Outcome, bool) {
 // claim that sized it) gets its overall rate: with the ramp-up and the
 // round trip in it, a lower bound of the link's, which is what the claim
 // is judged against.
-func meterComplete(arrivals []Arrival, interval time.Duration) (Throughput, error) {
-	t, err := Meter(arrivals, interval)
+func meterComplete(arrivals []Arrival, interval, until time.Duration) (Throughput, error) {
+	t, err := MeterUntil(arrivals, interval, until)
 	if !errors.Is(err, ErrTooShort) || len(arrivals) == 0 || t.Duration <= 0 {
 		return t, err
 	}
@@ -305,7 +316,7 @@ func (p *probe) sendDown() (Throughput, []byte, proofs.Outcome, bool) {
 	if seen := time.Since(p.begin); len(arrivals) > 0 && arrivals[len(arrivals)-1].At > seen {
 		return Throughput{}, nil, fail(fmt.Sprintf("report spans %s, more than the %s the keeper saw", arrivals[len(arrivals)-1].At, seen)), false
 	}
-	t, err := meterComplete(arrivals, p.v.o.interval)
+	t, err := meterComplete(arrivals, p.v.o.interval, p.window())
 	if err != nil {
 		return Throughput{}, nil, fail(fmt.Sprintf("down: %v", err)), false
 	}
