@@ -379,9 +379,9 @@ func TestForgedReportFails(t *testing.T) {
 }
 
 // TestProbersShareTheClaim: a keeper that probes with two others judges
-// its third of the claim. Over a link of 20 Mbit/s, an edge claiming 48
-// passes when three keepers probe it together and fails when one does
-// alone, the reason naming the share.
+// its third of the claim, at half the minimum. Over a link of 20 Mbit/s,
+// an edge claiming 48 passes when three keepers probe it together and
+// fails when one does alone, the reason naming the share.
 func TestProbersShareTheClaim(t *testing.T) {
 	pn := newProtoNet(t, mbps(20))
 	three := func(proofs.Challenge) int { return 3 }
@@ -395,9 +395,17 @@ func TestProbersShareTheClaim(t *testing.T) {
 	if out.Result != proofs.Fail || !strings.Contains(out.Reason, "claimed 48") {
 		t.Fatalf("alone: %+v, want a fail against the whole claim", out)
 	}
+	// With others, a keeper fails the edge only below half the minimum of
+	// its share (the round's sum is judged in aggregation): 20 of a share
+	// of 30 passes, 20 of a share of 66.7 does not.
 	split := NewVerifier(claims(90, 90), WithProbeDuration(500*time.Millisecond), WithProbers(three))
 	out = pn.verify(t, split, pn.challengeOf(1, 2), NewResponder(pn.edgeKey).Serve, 10*time.Second)
-	if out.Result != proofs.Fail || !strings.Contains(out.Reason, "30.0 for each of 3 keepers probing together") {
+	if out.Result != proofs.Pass {
 		t.Fatalf("claim of 90 over a 20 Mbit/s link with three probers: %+v", out)
+	}
+	over := NewVerifier(claims(200, 200), WithProbeDuration(500*time.Millisecond), WithProbers(three))
+	out = pn.verify(t, over, pn.challengeOf(1, 3), NewResponder(pn.edgeKey).Serve, 10*time.Second)
+	if out.Result != proofs.Fail || !strings.Contains(out.Reason, "66.7 for each of 3 keepers probing together (at least 40% needed)") {
+		t.Fatalf("claim of 200 over a 20 Mbit/s link with three probers: %+v", out)
 	}
 }
