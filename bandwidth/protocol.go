@@ -24,7 +24,7 @@ import (
 // keystream of the challenge seed, raw; then the keeper sends the Down
 // bytes, raw (keystream of a secret of its own, so the edge cannot
 // predict them); then the edge sends its signed Report of what it
-// received, with the SHA-256 of it, and closes.
+// received, with its digest (downDigest), and closes.
 const Protocol protocol.ID = "/aro/bandwidth/1.0.0"
 
 // ServiceName is the resource manager service of the protocol's streams.
@@ -70,7 +70,7 @@ type ack struct {
 }
 
 // Report is the edge's signed account of the Down bytes it received:
-// their SHA-256 and when they arrived. Every other field is set from the
+// their digest (downDigest) and when they arrived. Every other field is set from the
 // challenge, so it cannot be replayed for another probe.
 type Report struct {
 	Network string  `cbor:"net"`

@@ -2,7 +2,6 @@ package bandwidth
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -192,11 +191,11 @@ func (r *Responder) send(s network.Stream, c proofs.Challenge, n uint64) error {
 	return s.SetWriteDeadline(time.Time{})
 }
 
-// receive reads n bytes, hashing them and sampling their arrivals, each
+// receive reads n bytes, folding them into their digest and sampling their arrivals, each
 // read within the stall timeout, and returns the report of them.
 func (r *Responder) receive(s network.Stream, c proofs.Challenge, n uint64) (Report, error) {
 	rep := reportFor(c)
-	h := sha256.New()
+	var h downDigest
 	buf := make([]byte, chunkSize)
 	start := time.Now()
 	var last time.Duration = -1
@@ -228,6 +227,6 @@ func (r *Responder) receive(s network.Stream, c proofs.Challenge, n uint64) (Rep
 			return Report{}, fmt.Errorf("bandwidth: receive after %d of %d bytes: %w", rep.Bytes, n, err)
 		}
 	}
-	rep.Digest = h.Sum(nil)
+	rep.Digest = h.Sum()
 	return rep, s.SetReadDeadline(time.Time{})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -197,7 +198,11 @@ func TestAccuracySimnet(t *testing.T) {
 // TestCommitteeAccuracySimnet: three keepers whose own links are slower
 // than the edge's probe it together, each judging a third of the claim;
 // the sum of their simultaneous measurements is the edge's link rate
-// within 5%, which no one of them could measure alone.
+// within 5%, which no one of them could measure alone. An epoch's
+// figure is the median of its rounds' sums, and so is the test's, over
+// three rounds: in about one round in thirty, simnet's FQ-CoDel queue
+// gives one flow half the edge's link and the round's sum comes out up
+// to 7% high.
 func TestCommitteeAccuracySimnet(t *testing.T) {
 	for _, c := range []struct {
 		edge   link
@@ -208,42 +213,59 @@ func TestCommitteeAccuracySimnet(t *testing.T) {
 	} {
 		for _, d := range []direction{"up", "down"} {
 			t.Run(fmt.Sprintf("%s-up%d-down%d", d, c.edge.up, c.edge.down), func(t *testing.T) {
-				synctest.Test(t, func(t *testing.T) {
-					edgeHost, keepers, stop := simNet(t, c.edge, c.keeper, c.keeper, c.keeper)
-					defer stop()
-					three := func(proofs.Challenge) int { return 3 }
-					v := NewVerifier(c.edge.claimOf(d), WithProbers(three))
-					var before uint64
-					for _, k := range keepers {
-						from, to := sender(d, edgeHost, k)
-						before += sentBytes(t, from, to)
-					}
-					outs := make([]proofs.Outcome, len(keepers))
-					var wg sync.WaitGroup
-					for i, k := range keepers {
-						wg.Go(func() { outs[i] = simProbe(t, v, k, edgeHost.ID()) })
-					}
-					wg.Wait()
-					var sum float64
-					var data, sent uint64
-					for i, out := range outs {
-						if out.Result != proofs.Pass {
-							t.Errorf("keeper %d: %+v", i, out)
-						}
-						sum += kbit(out, string(d)+"_kbit")
-						t.Logf("keeper %d: %v", i, out.Measurements)
-						data += uint64(out.Measurements["bytes"])
-						from, to := sender(d, edgeHost, keepers[i])
-						sent += sentBytes(t, from, to)
-					}
-					framing := float64(data) / float64(sent-before)
-					want := c.edge.rate(d) * framing
-					if !within(sum, want, 0.05) {
-						t.Errorf("committee measured %s %.2f Mbit/s on a link of up %d down %d carrying %.2f of data: more than 5%% off", d, sum, c.edge.up, c.edge.down, want)
-					}
-					t.Logf("link up %d down %d, keepers at up %d down %d: the committee measured %s %.2f Mbit/s of the %.2f the link carries as data", c.edge.up, c.edge.down, c.keeper.up, c.keeper.down, d, sum, want)
-				})
+				var sums, wants []float64
+				for range 3 {
+					synctest.Test(t, func(t *testing.T) {
+						sum, want := committeeRound(t, c.edge, c.keeper, d)
+						sums, wants = append(sums, sum), append(wants, want)
+					})
+				}
+				sum, want := median(sums), median(wants)
+				if !within(sum, want, 0.05) {
+					t.Errorf("committee measured %s %.2f Mbit/s (median of %.2f) on a link of up %d down %d carrying %.2f of data: more than 5%% off", d, sum, sums, c.edge.up, c.edge.down, want)
+				}
+				t.Logf("link up %d down %d, keepers at up %d down %d: the committee measured %s %.2f Mbit/s (median of %.2f) of the %.2f the link carries as data", c.edge.up, c.edge.down, c.keeper.up, c.keeper.down, d, sum, sums, want)
 			})
 		}
 	}
+}
+
+// committeeRound has three keepers on keeper links probe an edge on edge
+// together in direction d, and returns the sum of their measures and
+// the rate the edge's link carries as data.
+func committeeRound(t *testing.T, edge, keeper link, d direction) (sum, want float64) {
+	edgeHost, keepers, stop := simNet(t, edge, keeper, keeper, keeper)
+	defer stop()
+	three := func(proofs.Challenge) int { return 3 }
+	v := NewVerifier(edge.claimOf(d), WithProbers(three))
+	var before uint64
+	for _, k := range keepers {
+		from, to := sender(d, edgeHost, k)
+		before += sentBytes(t, from, to)
+	}
+	outs := make([]proofs.Outcome, len(keepers))
+	var wg sync.WaitGroup
+	for i, k := range keepers {
+		wg.Go(func() { outs[i] = simProbe(t, v, k, edgeHost.ID()) })
+	}
+	wg.Wait()
+	var data, sent uint64
+	for i, out := range outs {
+		if out.Result != proofs.Pass {
+			t.Errorf("keeper %d: %+v", i, out)
+		}
+		sum += kbit(out, string(d)+"_kbit")
+		t.Logf("keeper %d: %v", i, out.Measurements)
+		data += uint64(out.Measurements["bytes"])
+		from, to := sender(d, edgeHost, keepers[i])
+		sent += sentBytes(t, from, to)
+	}
+	framing := float64(data) / float64(sent-before)
+	return sum, edge.rate(d) * framing
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

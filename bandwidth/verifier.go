@@ -220,12 +220,15 @@ func (p *probe) window() time.Duration {
 // ended before steady intervals could form (a link much faster than the
 // claim that sized it) gets its overall rate: with the ramp-up and the
 // round trip in it, a lower bound of the link's, which is what the claim
-// is judged against.
+// is judged against. A transfer whose bytes all arrived within the
+// first sampleGranule (an edge reports times no finer) is taken to have
+// lasted that long.
 func meterComplete(arrivals []Arrival, interval, until time.Duration) (Throughput, error) {
 	t, err := MeterUntil(arrivals, interval, until)
-	if !errors.Is(err, ErrTooShort) || len(arrivals) == 0 || t.Duration <= 0 {
+	if !errors.Is(err, ErrTooShort) || t.Bytes == 0 {
 		return t, err
 	}
+	t.Duration = max(t.Duration, sampleGranule)
 	t.Mbit, t.Intervals = mbit(t.Bytes, t.Duration), 0
 	return t, nil
 }
@@ -254,7 +257,7 @@ func (p *probe) sendDown() (Throughput, []byte, proofs.Outcome, bool) {
 		return Throughput{}, nil, timeout("keeper could not draw a secret: " + err.Error()), false
 	}
 	ks := NewKeystream(secret, Down, p.c.Attempt)
-	h := sha256.New()
+	var h downDigest
 	buf := make([]byte, chunkSize)
 	stall := p.v.o.stallTimeout
 	g := newGuard(p.s, stall)
@@ -301,7 +304,7 @@ func (p *probe) sendDown() (Throughput, []byte, proofs.Outcome, bool) {
 		return Throughput{}, nil, fail("report for another challenge"), false
 	case rep.Bytes != n:
 		return Throughput{}, nil, fail(fmt.Sprintf("report of %d bytes received, %d sent", rep.Bytes, n)), false
-	case !bytes.Equal(rep.Digest, h.Sum(nil)):
+	case !bytes.Equal(rep.Digest, h.Sum()):
 		return Throughput{}, nil, fail("report digest does not match the bytes sent down"), false
 	}
 	if n == 0 {
