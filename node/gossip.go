@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -74,7 +76,14 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		topics: make(map[string]*Topic),
 	}
 	ps, err := pubsub.NewGossipSub(ctx, h,
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		// Our messages are envelopes their signer sealed, verified by the
+		// topic's validator; a gossipsub signature as well would double
+		// the cost of every message at every hop. Messages are named by
+		// their content, as unsigned ones carry no sender and number.
+		// LaxNoSign still checks a signature a foreign message carries,
+		// such as drand's relays put on beacons.
+		pubsub.WithMessageSignaturePolicy(pubsub.LaxNoSign),
+		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(maxGossipMessage),
@@ -89,6 +98,12 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 	}
 	g.ps = ps
 	return g, nil
+}
+
+// contentID names a message by the SHA-256 of its data.
+func contentID(m *pb.Message) string {
+	sum := sha256.Sum256(m.Data)
+	return string(sum[:])
 }
 
 // Join joins a topic with its validator and score parameters. Joining the

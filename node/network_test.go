@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,15 +14,39 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/store"
 	"github.com/aropeer/aropeer/wire"
 )
+
+// genPeer adds a host with an Ed25519 key, as real nodes have, to mn:
+// mocknet's own GenPeer makes ECDSA keys, whose signatures take about
+// twice as long to verify and would slow every gossip hop.
+func genPeer(t testing.TB, mn mocknet.Mocknet) host.Host {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := slices.Clone(mocknetNet.IP)
+	copy(ip[net.IPv6len-8:], id[len(id)-8:])
+	h, err := mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip6/%s/tcp/4242", ip)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
 
 // mocknetNet holds the addresses mocknet gives its hosts; a simulation
 // trusts them as a devnet trusts loopback.
@@ -65,11 +90,7 @@ func startLinkedNetwork(t testing.TB, ctx context.Context, keepers, edges int, l
 	}
 	hosts := make([]host.Host, len(roles))
 	for i := range roles {
-		h, err := tn.mn.GenPeer()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts[i] = h
+		hosts[i] = genPeer(t, tn.mn)
 	}
 	if err := tn.mn.LinkAll(); err != nil {
 		t.Fatal(err)
