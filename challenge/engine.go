@@ -174,6 +174,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.cfg.Streams.SetStreamHandler(r.Protocol(), e.serve(ctx, kind))
 			defer e.cfg.Streams.RemoveStreamHandler(r.Protocol())
 		}
+		e.cfg.Streams.SetStreamHandler(ReceiptProtocol, e.serveReceipt(ctx))
+		defer e.cfg.Streams.RemoveStreamHandler(ReceiptProtocol)
 	}
 	wg.Go(func() { e.follow(ctx, e.cfg.Topics.Manifests, e.acceptManifest) })
 	wg.Go(func() { e.follow(ctx, e.cfg.Topics.Receipts, e.acceptReceipt) })

@@ -148,7 +148,7 @@ func (e *Engine) opener(c proofs.Challenge, env []byte) proofs.Opener {
 }
 
 // sign makes the receipt of an attempt, stores it before anything else
-// (synced), then gossips it.
+// (synced), then gossips it to the keepers and delivers it to its edge.
 func (e *Engine) sign(ctx context.Context, c proofs.Challenge, id cid.Cid, out proofs.Outcome) {
 	r := proofs.Receipt{
 		Network:      c.Network,
@@ -185,5 +185,8 @@ func (e *Engine) sign(ctx context.Context, c proofs.Challenge, id cid.Cid, out p
 	}
 	if err := e.cfg.Topics.Receipts.Publish(ctx, env); err != nil && !errors.Is(err, context.Canceled) {
 		e.log.Debug("receipt not gossiped", "receipt", rid, "err", err)
+	}
+	if c.Edge != e.self {
+		e.deliver(ctx, c.Edge, env)
 	}
 }

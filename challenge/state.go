@@ -116,6 +116,20 @@ func (e *Engine) CommitteeOf(ctx context.Context, epoch uint64, edge peer.ID) ([
 	return ec.forEdge(edge).Of(edge), nil
 }
 
+// KeepersOf returns the keepers of epoch: the ledger's, or the genesis
+// list without one.
+func (e *Engine) KeepersOf(ctx context.Context, epoch uint64) ([]peer.ID, error) {
+	ec, err := e.committeesFor(ctx, epoch)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]peer.ID, len(ec.p.Keepers))
+	for i, k := range ec.p.Keepers {
+		ids[i] = k.ID
+	}
+	return ids, nil
+}
+
 // Answered returns how many challenges of each kind the edge accepted and
 // answered in epoch, for its Work Report. The counts live in memory for
 // the last few epochs: a restarted edge reports what it answered since.

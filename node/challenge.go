@@ -170,7 +170,9 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	for _, s := range specs {
 		validate := s.validate
 		keep := keeper && s.kind == config.TopicChallenges
-		t, err := n.joinTopic(s.kind, s.domain, func(ctx context.Context, m Message) pubsub.ValidationResult {
+		// Only keepers take in the keepers' topics; an edge publishes its
+		// manifest on them and nothing else (see overlay).
+		t, err := n.joinTopic(s.kind, s.domain, keeper, func(ctx context.Context, m Message) pubsub.ValidationResult {
 			res := validate(ctx, m.From, m.Payload, m.Signer)
 			if keep && res == pubsub.ValidationAccept {
 				// Kept for evidence disputes against the keepers that
@@ -187,6 +189,9 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		*topics[s.kind] = *t
 	}
 	n.engine = eng
+	ov := &overlay{host: routedhost.Wrap(n.host, n.dht), engine: eng, params: params, keeper: keeper, self: n.host.ID(), log: n.log}
+	wg.Add(1)
+	go func() { defer wg.Done(); ov.run(ctx, n.feed) }()
 	records := &manifestRecords{
 		d: n.dht, eng: eng, network: n.network.Name, edge: edge, keeper: keeper,
 		log: n.log, clock: n.clock, every: 30 * time.Second,
@@ -198,7 +203,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		defer wg.Done()
 		defer func() {
 			for _, t := range topics {
-				t.sub.Cancel()
+				t.cancel()
 			}
 		}()
 		if err := eng.Run(ctx); err != nil && ctx.Err() == nil {
@@ -209,13 +214,17 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 }
 
 // joinTopic joins the network's topic of kind with spec and validate, and
-// subscribes to it.
-func (n *Node) joinTopic(kind string, spec TopicSpec, validate func(context.Context, Message) pubsub.ValidationResult) (*engineTopic, error) {
+// subscribes to it if subscribe: a topic joined but not subscribed to is
+// one the node only publishes on, and its Next waits for the end.
+func (n *Node) joinTopic(kind string, spec TopicSpec, subscribe bool, validate func(context.Context, Message) pubsub.ValidationResult) (*engineTopic, error) {
 	spec.Name = n.network.Topic(kind)
 	spec.Validate = validate
 	t, err := n.gossip.Join(spec)
 	if err != nil {
 		return nil, err
+	}
+	if !subscribe {
+		return &engineTopic{topic: t}, nil
 	}
 	sub, err := t.Subscribe()
 	if err != nil {
@@ -230,11 +239,22 @@ type engineTopic struct {
 	sub   *Subscription
 }
 
+// cancel ends the subscription, if any.
+func (t *engineTopic) cancel() {
+	if t.sub != nil {
+		t.sub.Cancel()
+	}
+}
+
 func (t *engineTopic) Publish(ctx context.Context, env []byte) error {
 	return t.topic.Publish(ctx, env)
 }
 
 func (t *engineTopic) Next(ctx context.Context) (challenge.Message, error) {
+	if t.sub == nil {
+		<-ctx.Done()
+		return challenge.Message{}, ctx.Err()
+	}
 	m, err := t.sub.Next(ctx)
 	if err != nil {
 		return challenge.Message{}, err

@@ -258,8 +258,9 @@ func TestOfflineEdge(t *testing.T) {
 }
 
 // TestForgedChallenges has a genesis keeper publish challenges the
-// schedule did not call for, and send them to edges: every validator
-// rejects them, its gossip score falls, and the edges refuse them. The
+// schedule did not call for, and send them to edges: every keeper's
+// validator rejects them, its gossip score falls, and the edges refuse
+// them. The
 // edges offer bandwidth too (never scheduled here): a bandwidth challenge
 // from a keeper outside the edge's committee gets no byte of keystream.
 func TestForgedChallenges(t *testing.T) {
@@ -296,7 +297,8 @@ func TestForgedChallenges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victims := tn.edges[:3]
+	// The keepers take in the challenges topic; edges do not.
+	victims := tn.keepers
 	topic := tn.attack(t, ctx, forger, victims, nw.Topic(config.TopicChallenges))
 
 	// forge makes a challenge of the current round for edge: with a seed
@@ -320,8 +322,8 @@ func TestForgedChallenges(t *testing.T) {
 		return env
 	}
 	eventually(t, 30*time.Second, "every victim scores the forger below zero", func() bool {
-		for _, v := range victims {
-			if err := topic.Publish(ctx, forge(v.Host().ID())); err != nil {
+		for _, e := range tn.edges {
+			if err := topic.Publish(ctx, forge(e.Host().ID())); err != nil {
 				t.Fatal(err)
 			}
 		}

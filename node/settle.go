@@ -167,7 +167,7 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	var topics []*engineTopic
 	join := func(kind string, spec TopicSpec, validate func(context.Context, Message) error) (*engineTopic, error) {
-		t, err := n.joinTopic(kind, spec, func(ctx context.Context, m Message) pubsub.ValidationResult {
+		t, err := n.joinTopic(kind, spec, keeper, func(ctx context.Context, m Message) pubsub.ValidationResult {
 			switch err := validate(ctx, m); {
 			case err == nil:
 				return pubsub.ValidationAccept
@@ -211,7 +211,7 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 		defer wg.Done()
 		defer func() {
 			for _, t := range topics {
-				t.sub.Cancel()
+				t.cancel()
 			}
 		}()
 		if err := s.Run(ctx); err != nil && ctx.Err() == nil {

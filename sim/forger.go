@@ -76,12 +76,13 @@ func (f *forger) forge(ctx context.Context, r *runner, round uint64) {
 	_ = f.topic.Publish(pctx, env)
 }
 
-// shunned reports whether most honest nodes score the forging host
-// below zero: their gossip no longer takes its messages.
+// shunned reports whether most honest keepers, the nodes that take in
+// the challenges topic, score the forging host below zero: their gossip
+// no longer takes its messages.
 func (f *forger) shunned(r *runner) bool {
 	honest, below := 0, 0
 	for _, o := range r.members {
-		if o.strategy.Name != Honest {
+		if o.strategy.Name != Honest || o.role != config.RoleKeeper {
 			continue
 		}
 		honest++

@@ -1,0 +1,115 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// BenchmarkScale runs networks of 100 and 1,000 edges and 10 keepers for
+// one epoch of liveness and storage, in virtual time (testing/synctest),
+// so that the wall time a round takes is the CPU the whole network needs
+// for it. Each runs as TestScale in a process of its own, which gives it
+// a peak memory of its own. It reports simulated rounds per second of
+// wall time, the wall time of a round as a share of the round period
+// (goal: under 1, the network keeps up in real time), the start-up's
+// wall time and the peak memory (goal at 1,000 edges: under 4 GiB).
+func BenchmarkScale(b *testing.B) {
+	for _, edges := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("edges=%d", edges), func(b *testing.B) {
+			for b.Loop() {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestScale$", "-test.v", "-test.timeout=2h")
+				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", scaleEnv, edges))
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					b.Fatalf("%v\n%s", err, out)
+				}
+				var rounds int
+				var wall, setup float64
+				for line := range strings.Lines(string(out)) {
+					if i := strings.Index(line, "scale: "); i >= 0 {
+						if _, err := fmt.Sscanf(line[i:], "scale: %d rounds in %f s after %f s", &rounds, &wall, &setup); err != nil {
+							b.Fatalf("%q: %v", line, err)
+						}
+					}
+				}
+				if rounds == 0 {
+					b.Fatalf("no figures in\n%s", out)
+				}
+				peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+				b.ReportMetric(float64(rounds)/wall, "rounds/s")
+				b.ReportMetric(wall/float64(rounds)/time.Second.Seconds(), "round-wall/period")
+				b.ReportMetric(setup, "setup-s")
+				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+			}
+		})
+	}
+}
+
+// scaleEnv names the edges of TestScale's network.
+const scaleEnv = "ARO_SIM_SCALE_EDGES"
+
+// TestScale is BenchmarkScale's network: it prints how many rounds it
+// timed, their wall time, and the wall time of the start-up before them.
+// Rounds are timed from the first one every node has started for.
+func TestScale(t *testing.T) {
+	edges, err := strconv.Atoi(os.Getenv(scaleEnv))
+	if err != nil {
+		t.Skipf("run by BenchmarkScale (make bench) with %s set to the edges", scaleEnv)
+	}
+	var rounds int
+	var first, last time.Time
+	start := wallNow()
+	synctest.Test(t, func(t *testing.T) {
+		s := scaleScenario(edges)
+		progress := func(int, int, uint64, uint64) {
+			now := wallNow()
+			if rounds == 0 {
+				first = now
+			}
+			rounds++
+			last = now
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
+		defer cancel()
+		rep, err := Run(ctx, s, Options{Log: io.Discard, Progress: progress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Batches != s.Epochs {
+			t.Errorf("%d of %d epochs settled", rep.Batches, s.Epochs)
+		}
+	})
+	if rounds < 2 {
+		t.Fatalf("%d rounds", rounds)
+	}
+	t.Logf("scale: %d rounds in %.3f s after %.3f s", rounds-1, last.Sub(first).Seconds(), first.Sub(start).Seconds())
+}
+
+// scaleScenario is the scale test's network: edges honest edges offering
+// liveness and storage, and 10 honest keepers, for one epoch.
+func scaleScenario(edges int) Scenario {
+	s := Default()
+	s.Edges, s.Keepers, s.Epochs = edges, 10, 1
+	s.Strategies = nil
+	s.Offers = map[string]float64{"storage": 1}
+	s.Probability = map[string]float64{"liveness": 0.1, "storage": 0.1}
+	return s
+}
+
+// wallNow is the real time, which the bubble's clock does not show.
+func wallNow() time.Time {
+	var tv syscall.Timeval
+	if err := syscall.Gettimeofday(&tv); err != nil {
+		panic(err)
+	}
+	return time.Unix(tv.Unix())
+}
