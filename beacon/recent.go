@@ -31,7 +31,7 @@ func newRecentRounds(info Info, clock Clock, size int, grace time.Duration) *rec
 		clock:   clock,
 		size:    uint64(size),
 		grace:   grace,
-		rounds:  make(map[uint64]Beacon, size),
+		rounds:  make(map[uint64]Beacon),
 		changed: make(chan struct{}),
 	}
 }

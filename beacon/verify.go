@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"sync"
 
 	"github.com/drand/drand/v2/common"
 	"github.com/drand/drand/v2/crypto"
@@ -12,12 +13,71 @@ import (
 
 // Verifier checks beacons of one chain with drand's own scheme code. It
 // decodes the chain's public key once; it is safe for concurrent use.
+// Beacons that verified are remembered process-wide (see verifiedBeacons).
 type Verifier struct {
 	info    Info
 	scheme  *crypto.Scheme
 	public  kyber.Point
 	sigLen  int
 	chained bool
+}
+
+// verifiedBeacons remembers the latest beacons that verified in this
+// process, by chain, round and signatures, so that each is checked once:
+// a BLS pairing costs about a millisecond, and every beacon reaches a
+// node by gossip validation and again by its mux (in a simulation, every
+// node of the network, all in one process).
+var verifiedBeacons = &beaconMemo{rounds: make(map[beaconKey][32]byte)}
+
+// verifiedMemo bounds how many rounds of all chains the memo holds.
+const verifiedMemo = 256
+
+type beaconKey struct {
+	chain string
+	round uint64
+}
+
+type beaconMemo struct {
+	mu     sync.Mutex
+	rounds map[beaconKey][32]byte // digest of the signatures that verified
+}
+
+// seen tells whether round of chain verified before with the same
+// signatures.
+func (m *beaconMemo) seen(k beaconKey, digest [32]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.rounds[k]
+	return ok && d == digest
+}
+
+// remember notes that k verified with digest, forgetting the oldest round
+// once full.
+func (m *beaconMemo) remember(k beaconKey, digest [32]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rounds[k] = digest
+	if len(m.rounds) > verifiedMemo {
+		oldest := k
+		for o := range m.rounds {
+			if o.round < oldest.round {
+				oldest = o
+			}
+		}
+		delete(m.rounds, oldest)
+	}
+}
+
+// signatureDigest covers what a beacon's verification depends on besides
+// its chain and round.
+func signatureDigest(b Beacon) [32]byte {
+	h := sha256.New()
+	h.Write(b.Signature)
+	h.Write([]byte{0})
+	h.Write(b.PreviousSignature)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 // NewVerifier returns a Verifier for the chain info, which must be
@@ -91,6 +151,10 @@ func (v *Verifier) Verify(b Beacon) error {
 			return fmt.Errorf("%w: round %d: randomness is not SHA-256 of the signature", ErrInvalid, b.Round)
 		}
 	}
+	key, digest := beaconKey{chain: string(v.info.Hash), round: b.Round}, signatureDigest(b)
+	if verifiedBeacons.seen(key, digest) {
+		return nil
+	}
 	db := &common.Beacon{Round: b.Round, Signature: b.Signature, PreviousSig: b.PreviousSignature}
 	if err := v.scheme.VerifyBeacon(db, v.public); err != nil {
 		// Decode again only on failure, to tell a malformed point from a
@@ -101,6 +165,7 @@ func (v *Verifier) Verify(b Beacon) error {
 		}
 		return fmt.Errorf("%w: round %d: bad signature for chain %s", ErrInvalid, b.Round, v.info.HashString())
 	}
+	verifiedBeacons.remember(key, digest)
 	return nil
 }
 

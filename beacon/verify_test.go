@@ -698,3 +698,45 @@ func (c blsCurve) torsionPoint(t *testing.T) curvePoint {
 	t.Fatal("no torsion point found")
 	return curvePoint{}
 }
+
+// TestVerifyRemembersOnlyWhatVerified: a beacon that verified is answered
+// for from memory, by any verifier of its chain; the round with any other
+// signature is still refused; the memory is bounded.
+func TestVerifyRemembersOnlyWhatVerified(t *testing.T) {
+	for _, c := range goldenCases() {
+		t.Run(c.name, func(t *testing.T) {
+			b := readGoldenBeacon(t, c.beacon)
+			if err := goldenVerifier(t, c.info).Verify(b); err != nil {
+				t.Fatal(err)
+			}
+			v := goldenVerifier(t, c.info)
+			key := beaconKey{chain: string(v.info.Hash), round: b.Round}
+			if !verifiedBeacons.seen(key, signatureDigest(b)) {
+				t.Fatal("a beacon that verified is not remembered")
+			}
+			m := deepCopyBeacon(b)
+			m.Randomness = nil
+			m.Signature[len(m.Signature)-1] ^= 1
+			if err := v.Verify(m); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("another signature for a remembered round: %v, want ErrInvalid", err)
+			}
+			if len(b.PreviousSignature) > 0 {
+				m = deepCopyBeacon(b)
+				m.PreviousSignature[0] ^= 1
+				if err := v.Verify(m); !errors.Is(err, ErrInvalid) {
+					t.Fatalf("another previous signature for a remembered round: %v, want ErrInvalid", err)
+				}
+			}
+			if err := v.Verify(b); err != nil {
+				t.Fatalf("the remembered beacon again: %v", err)
+			}
+		})
+	}
+	memo := &beaconMemo{rounds: make(map[beaconKey][32]byte)}
+	for r := range uint64(2 * verifiedMemo) {
+		memo.remember(beaconKey{chain: "c", round: r}, [32]byte{1})
+	}
+	if len(memo.rounds) != verifiedMemo || memo.seen(beaconKey{chain: "c", round: 0}, [32]byte{1}) || !memo.seen(beaconKey{chain: "c", round: 2*verifiedMemo - 1}, [32]byte{1}) {
+		t.Fatalf("%d rounds remembered; want the latest %d", len(memo.rounds), verifiedMemo)
+	}
+}

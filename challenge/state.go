@@ -179,22 +179,30 @@ type Activity struct {
 // Recent returns the latest activity, newest first.
 func (e *Engine) Recent() []Activity { return e.activity.list() }
 
-// activityLog keeps the latest n activities.
+// activityLog keeps the latest n activities. Its buffer grows to n as
+// activities come: most edges see a few, and a simulation runs thousands
+// of engines.
 type activityLog struct {
 	mu   sync.Mutex
 	buf  []Activity
+	size int
 	next int
 	full bool
 }
 
-func newActivityLog(n int) *activityLog { return &activityLog{buf: make([]Activity, n)} }
+func newActivityLog(n int) *activityLog { return &activityLog{size: n} }
 
 func (l *activityLog) add(a Activity) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.buf) < l.size {
+		l.buf = append(l.buf, a)
+		l.next = len(l.buf) % l.size
+		l.full = l.next == 0
+		return
+	}
 	l.buf[l.next] = a
 	l.next = (l.next + 1) % len(l.buf)
-	l.full = l.full || l.next == 0
 }
 
 func (l *activityLog) list() []Activity {

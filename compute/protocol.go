@@ -169,9 +169,9 @@ func WithStallTimeout(d time.Duration) Option {
 	}
 }
 
-// WithRand sets where a Verifier draws its nonces and the rows it checks
-// (crypto/rand by default). Tests make it deterministic; in a keeper it
-// must stay secret from the edge.
+// WithRand sets where a Verifier draws the secret that keys each check's
+// nonce and rows (crypto/rand by default). Tests and simulations make it
+// deterministic; in a keeper it must stay secret from the edge.
 func WithRand(r io.Reader) Option {
 	return func(o *options) {
 		if r != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -32,6 +33,7 @@ var ErrNoClaim = errors.New("compute: the edge claims no compute")
 type Verifier struct {
 	claims proofs.Claims
 	o      options
+	secret [32]byte // keys each check's draws (randFor)
 }
 
 var _ proofs.Verifier = (*Verifier)(nil)
@@ -45,7 +47,30 @@ func NewVerifier(claims proofs.Claims, opts ...Option) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{claims: claims, o: o}, nil
+	v := &Verifier{claims: claims, o: o}
+	if _, err := io.ReadFull(o.rand, v.secret[:]); err != nil {
+		return nil, fmt.Errorf("compute: NewVerifier: draw a secret: %w", err)
+	}
+	return v, nil
+}
+
+// randFor is the randomness of one check, nonce and rows: a ChaCha8
+// stream keyed by the keeper's secret and the challenge's attempt, so
+// that the edge cannot predict it and a check's draws do not depend on
+// the order checks run in (a simulation with a seeded secret repeats).
+func (v *Verifier) randFor(c proofs.Challenge) (io.Reader, error) {
+	id, err := c.ID()
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte("aro/compute/keeper-rand"))
+	h.Write(v.secret[:])
+	h.Write(id.Bytes())
+	h.Write(binary.BigEndian.AppendUint32(nil, c.Attempt))
+	var seed [32]byte
+	h.Sum(seed[:0])
+	return rand.NewChaCha8(seed), nil
 }
 
 // Kind returns proofs.KindCompute.
@@ -74,8 +99,12 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 		return proofs.Outcome{}, fmt.Errorf("%w: edge %s", ErrNoClaim, c.Edge)
 	}
 	n := v.o.params.N(offer.MilliTOPS)
+	random, err := v.randFor(c)
+	if err != nil {
+		return proofs.Outcome{}, fmt.Errorf("compute: verify: %w", err)
+	}
 	nonce := make([]byte, NonceSize)
-	if _, err := io.ReadFull(v.o.rand, nonce); err != nil {
+	if _, err := io.ReadFull(random, nonce); err != nil {
 		return proofs.Outcome{}, fmt.Errorf("compute: verify: draw a nonce: %w", err)
 	}
 	s, noAnswer, err := proofs.Open(ctx, open, Protocol, "compute root")
@@ -90,7 +119,7 @@ func (v *Verifier) Verify(ctx context.Context, c proofs.Challenge, open proofs.O
 	ck := &check{
 		v: v, ctx: ctx, s: s, n: n, milliTOPS: offer.MilliTOPS,
 		budget: v.o.params.Budget(n, offer.MilliTOPS),
-		seed:   MatrixSeed(c.Seed, nonce), nonce: nonce,
+		seed:   MatrixSeed(c.Seed, nonce), nonce: nonce, random: random,
 		transcript: sha256.New(), noAnswer: noAnswer,
 	}
 	out, err := ck.run()
@@ -119,6 +148,7 @@ type check struct {
 	budget    time.Duration
 	seed      [32]byte
 	nonce     []byte
+	random    io.Reader // the check's draws (randFor)
 	// transcript hashes every frame after the challenge as framed.
 	transcript hash.Hash
 	noAnswer   proofs.Outcome
@@ -179,7 +209,7 @@ func (k *check) run() (proofs.Outcome, error) {
 	}
 
 	// Only now, with the root fixed, the rows to check.
-	rows, err := drawRows(k.v.o.rand, k.n, k.v.o.params.Rows)
+	rows, err := drawRows(k.random, k.n, k.v.o.params.Rows)
 	if err != nil {
 		return proofs.Outcome{}, fmt.Errorf("compute: verify: draw rows: %w", err)
 	}

@@ -327,6 +327,7 @@ func (n *Node) verifiers() ([]proofs.Verifier, error) {
 		return len(keepers)
 	}
 	cv, err := compute.NewVerifier(claims(proofs.KindCompute),
+		compute.WithRand(n.keeperRand),
 		compute.WithParams(n.network.Compute),
 		compute.WithLogger(n.baseLog.With("component", "compute")))
 	if err != nil {

@@ -28,11 +28,7 @@ const (
 	diversityPerTable = 3
 )
 
-func newDHT(h host.Host, server bool, trusted []*net.IPNet, network string) (*dht.IpfsDHT, error) {
-	mode := dht.ModeAuto
-	if server {
-		mode = dht.ModeServer
-	}
+func newDHT(h host.Host, mode dht.ModeOpt, trusted []*net.IPNet, network string) (*dht.IpfsDHT, error) {
 	filter := &trustedDiversityFilter{
 		PeerIPGroupFilter: dht.NewRTPeerDiversityFilter(h, diversityPerCpl, diversityPerTable),
 		h:                 h,

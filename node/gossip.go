@@ -85,6 +85,7 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		pubsub.WithMessageSignaturePolicy(pubsub.LaxNoSign),
 		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithPeerExchange(true),
+		pubsub.WithGossipSubParams(gossipSubParams()),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(maxGossipMessage),
 		pubsub.WithPeerScore(peerScoreParams(p.trusted, p.bootstrap), peerScoreThresholds()),
@@ -98,6 +99,17 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 	}
 	g.ps = ps
 	return g, nil
+}
+
+// gossipSubParams are gossipsub's defaults but for peer exchange: a
+// peer pruned from a mesh is offered D peers, enough to fill a mesh of
+// its own, not 16; each one it dials costs a home edge a connection and
+// its streams, and in a simulation of a thousand edges a third of the
+// machine's memory.
+func gossipSubParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.PrunePeers = p.D
+	return p
 }
 
 // contentID names a message by the SHA-256 of its data.

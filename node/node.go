@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -53,6 +54,8 @@ type Node struct {
 	db          *store.DB // injected, or opened by Run
 	trusted     []*net.IPNet
 	withAPI     bool
+	dhtClient   bool      // the DHT as a client only (WithDHTClient)
+	keeperRand  io.Reader // keys a keeper's checks (WithKeeperRand); nil: crypto/rand
 	inspect     time.Duration
 	clock       Clock
 
@@ -162,6 +165,21 @@ func WithVerifierWrapper(wrap func(proofs.Verifier) proofs.Verifier) Option {
 // simulation's replaying edge does.
 func WithResponderWrapper(wrap func(proofs.Responder) proofs.Responder) Option {
 	return func(n *Node) error { n.wrapResponder = wrap; return nil }
+}
+
+// WithKeeperRand sets where a keeper draws the secret its compute checks
+// are keyed by (crypto/rand by default): a simulation seeds it, so that a
+// run repeats.
+func WithKeeperRand(r io.Reader) Option {
+	return func(n *Node) error { n.keeperRand = r; return nil }
+}
+
+// WithDHTClient runs the node's DHT as a client only, as an edge behind
+// NAT ends up: it queries the DHT but serves no records and routes no
+// queries, and so connects only to the DHT's servers. A simulation's
+// edges run so.
+func WithDHTClient() Option {
+	return func(n *Node) error { n.dhtClient = true; return nil }
 }
 
 // WithoutAPI runs the node without its HTTP API, as a simulation does.
@@ -319,7 +337,14 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	n.dht, err = newDHT(n.host, n.cfg.HasRole(config.RoleKeeper) || n.cfg.HasRole(config.RoleBootstrap), n.trusted, n.network.Name)
+	mode := dht.ModeAuto
+	switch {
+	case n.cfg.HasRole(config.RoleKeeper) || n.cfg.HasRole(config.RoleBootstrap):
+		mode = dht.ModeServer
+	case n.dhtClient:
+		mode = dht.ModeClient
+	}
+	n.dht, err = newDHT(n.host, mode, n.trusted, n.network.Name)
 	if err != nil {
 		return err
 	}

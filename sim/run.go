@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -72,7 +73,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.lastEpoch = r.firstEpoch + uint64(r.s.Epochs) - 1
 		}
 		r.report(b.Round)
-		r.churn(b.Round)
 		r.equivocate(b.Round)
 		r.forge(ctx, b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
@@ -83,6 +83,16 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.log.Warn("not every batch settled", "last_epoch", r.lastEpoch)
 			break
 		}
+		// Edges go away or come back half a round before the next one,
+		// not at its start, where their challenges begin: a change at the
+		// same instant as a challenge would race it, and a run would not
+		// repeat.
+		info := r.boot.Beacon().Info()
+		select {
+		case <-time.After(time.Until(info.TimeOf(b.Round).Add(info.Period / 2))):
+		case <-ctx.Done():
+		}
+		r.churn(b.Round + 1)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sim: stopped: %w", context.Cause(ctx))

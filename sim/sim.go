@@ -246,11 +246,17 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 	for _, k := range members[1 : 1+s.Keepers] {
 		cfg.Keepers = append(cfg.Keepers, fmt.Sprintf("%s=100", k.id))
 	}
-	var opts []node.Option
+	// A keeper's compute checks draw from the seed, so a run repeats.
+	keeperSeed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("aropeer sim keeper "), s.Seed^uint64(m.index)))
+	opts := []node.Option{node.WithKeeperRand(rand.NewChaCha8(keeperSeed))}
 	if m.strategy.Name == "lazy-keeper" {
 		opts = append(opts, node.WithVerifierWrapper(func(v proofs.Verifier) proofs.Verifier { return lazyVerifier{v} }))
 	}
 	if m.role == config.RoleEdge {
+		// Edges are DHT clients, as home hosts behind NAT end up: they
+		// connect to the keepers and the bootstrap node, not to each
+		// other.
+		opts = append(opts, node.WithDHTClient())
 		edgeIndex := m.index - 1 - s.Keepers
 		cfg.Offers = s.offers(m, edgeIndex)
 		cfg.Bandwidth.UpMbit, cfg.Bandwidth.DownMbit = s.BandwidthMbit, s.BandwidthMbit

@@ -2,8 +2,10 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -94,4 +96,42 @@ func TestSmallNetwork(t *testing.T) {
 			rep.WriteMarkdown(os.Stderr)
 		}
 	})
+}
+
+// TestSameSeedSameVerdicts: two runs of one scenario in virtual time
+// reach the same verdicts: the same cheaters detected, in each class the
+// same counts, and no honest node penalised. (Rewards and the rounds of
+// detection may still differ by a receipt: see the note of issue 9.)
+func TestSameSeedSameVerdicts(t *testing.T) {
+	type verdict struct {
+		Class    []string
+		Detected []bool
+	}
+	run := func() verdict {
+		var v verdict
+		synctest.Test(t, func(t *testing.T) {
+			s := Default()
+			s.Edges, s.Keepers, s.Epochs = 12, 4, 1
+			for i := range s.Strategies {
+				s.Strategies[i].Nodes = 1
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			rep, err := Run(ctx, s, Options{Log: io.Discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range rep.Classes {
+				v.Class = append(v.Class, fmt.Sprintf("%s/%s: %d nodes, %d detected, %d honest penalised", c.Role, c.Strategy, c.Nodes, c.Detected, c.FalsePositives))
+			}
+			for _, n := range rep.Nodes {
+				v.Detected = append(v.Detected, n.Detected)
+			}
+		})
+		return v
+	}
+	first, second := run(), run()
+	if !slices.Equal(first.Class, second.Class) || !slices.Equal(first.Detected, second.Detected) {
+		t.Errorf("same seed, other verdicts:\n%s\n%v\nthen\n%s\n%v", strings.Join(first.Class, "\n"), first.Detected, strings.Join(second.Class, "\n"), second.Detected)
+	}
 }

@@ -146,11 +146,14 @@ func (d device) Multiply(ctx context.Context, n int, seed [32]byte) (*compute.Pr
 }
 
 // replayer answers a liveness or storage challenge with what it sent for
-// the first one of the kind: an answer of an earlier round.
+// the first one of the kind: an answer of an earlier round. Of the first
+// round's challenges, which run at once, it keeps the answer to the
+// keeper first in byte order, so that a run repeats.
 type replayer struct {
 	proofs.Responder
-	mu    sync.Mutex
-	saved []byte
+	mu     sync.Mutex
+	saved  []byte
+	source proofs.Challenge // the challenge saved answers
 }
 
 func replaying(r proofs.Responder) proofs.Responder {
@@ -168,8 +171,9 @@ func (r *replayer) Serve(ctx context.Context, c proofs.Challenge, s network.Stre
 		rec := &recording{Stream: s}
 		r.Responder.Serve(ctx, c, rec)
 		r.mu.Lock()
-		if r.saved == nil && rec.buf.Len() > 0 {
-			r.saved = rec.buf.Bytes()
+		if rec.buf.Len() > 0 && (r.saved == nil || c.Round < r.source.Round ||
+			(c.Round == r.source.Round && c.Keeper < r.source.Keeper)) {
+			r.saved, r.source = rec.buf.Bytes(), c
 		}
 		r.mu.Unlock()
 		return
