@@ -298,5 +298,6 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 		}
 	}
 	rep.finish()
+	rep.predict(r.nw)
 	return rep, nil
 }

@@ -57,17 +57,37 @@ func TestScenarioErrors(t *testing.T) {
 
 // TestSmallNetwork runs 12 edges, one of each edge strategy and five
 // honest, with 4 keepers, an equivocator, a lazy one and a forger, for
-// two epochs of real nodes in virtual time (testing/synctest): every
-// cheater is caught and penalised, slashed or shunned, no honest node is,
-// and both epochs settle. The nodes' clocks, deadlines, links and simulated devices all
-// run on the bubble's clock, so the machine's speed does not change the
-// verdicts, and 50 virtual seconds take about 10 of wall time.
+// four epochs of real nodes in virtual time (testing/synctest): every
+// edge cheater is caught within the rounds the detection formulas give
+// for 999 of 1,000 such edges, every keeper cheater is slashed or
+// shunned, no honest node is penalised, and every epoch settles. The
+// chances of challenge are raised from the default scenario's, so that
+// the formulas' bounds fit the run. The nodes' clocks, deadlines, links
+// and simulated devices all run on the bubble's clock, so the machine's
+// speed does not change the verdicts.
 func TestSmallNetwork(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := Default()
-		s.Edges, s.Keepers, s.Epochs = 12, 4, 2
+		s.Edges, s.Keepers, s.Epochs = 12, 4, 4
 		for i := range s.Strategies {
 			s.Strategies[i].Nodes = 1
+			if s.Strategies[i].Name == "offline" {
+				s.Strategies[i].Share = 0.8
+			}
+		}
+		s.Probability = map[string]float64{"liveness": 0.5, "storage": 0.3, "compute": 0.3, "bandwidth": 0.15}
+		nw, err := s.network()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound := map[string]int{}
+		for _, st := range s.Strategies {
+			if n, ok := s.predictedRounds(nw, st, 0.999); ok {
+				bound[st.Name] = n
+				if n > s.Epochs*int(s.EpochRounds) {
+					t.Fatalf("%s: the formula gives %d rounds, more than the run's %d", st.Name, n, s.Epochs*int(s.EpochRounds))
+				}
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
@@ -92,10 +112,29 @@ func TestSmallNetwork(t *testing.T) {
 				t.Errorf("%s: %d of %d detected, penalties %d, slashed %d", c.Strategy, c.Detected, c.Nodes, c.Penalties, c.Slashed)
 			}
 		}
+		for _, n := range rep.Nodes {
+			b, ok := bound[n.Strategy]
+			if !ok {
+				continue
+			}
+			if !n.Detected || n.DetectedRound > int64(b) {
+				t.Errorf("node %d (%s): detected %v in round %d, the formula's bound is %d", n.Index, n.Strategy, n.Detected, n.DetectedRound, b)
+			}
+			t.Logf("%s: detected in round %d; the formula expects %.1f on average, 99.9%% by %d", n.Strategy, n.DetectedRound, classOf(rep, n.Strategy).ExpectedRounds, b)
+		}
 		if t.Failed() {
 			rep.WriteMarkdown(os.Stderr)
 		}
 	})
+}
+
+func classOf(rep *Report, strategy string) ClassReport {
+	for _, c := range rep.Classes {
+		if c.Strategy == strategy {
+			return c
+		}
+	}
+	return ClassReport{}
 }
 
 // TestSameSeedSameVerdicts: two runs of one scenario in virtual time
