@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -23,10 +24,11 @@ const overlayDialTimeout = 10 * time.Second
 // leaves: they publish manifests and reports but neither receive nor
 // relay the network's challenges, receipts, manifests and reports, which
 // would cost every home host a signature check for every message of the
-// network. So each epoch a keeper connects to every keeper of the epoch,
-// and an edge to its committee, the keepers its gossip must reach; the
-// connections are kept from the connection manager's trimming for two
-// epochs.
+// network. So a keeper stays connected to every keeper of the epoch, and
+// an edge to its committee, the keepers its gossip must reach: each round
+// it dials those it lost (a home host back from an outage has lost them
+// all, and with them its beacons), and the connections are kept from the
+// connection manager's trimming for two epochs.
 type overlay struct {
 	host   *routedhost.RoutedHost
 	engine *challenge.Engine
@@ -36,22 +38,45 @@ type overlay struct {
 	log    *slog.Logger
 
 	protected map[uint64][]peer.ID
+
+	// Dials run on their own: the beacon feed waits for a watcher that
+	// does not keep up. dialing holds the peers being dialled.
+	dials   sync.WaitGroup
+	mu      sync.Mutex
+	dialing map[peer.ID]bool
 }
 
 func (o *overlay) run(ctx context.Context, feed *beaconFeed) {
 	o.protected = make(map[uint64][]peer.ID)
-	last := ^uint64(0)
+	o.dialing = make(map[peer.ID]bool)
+	defer o.dials.Wait()
 	for b := range feed.Watch(ctx) {
-		epoch := o.params.EpochOf(b.Round)
-		if epoch == last {
-			continue
-		}
-		last = epoch
-		o.connect(ctx, epoch)
+		o.connect(ctx, o.params.EpochOf(b.Round))
 	}
 }
 
-// connect dials the peers this node's gossip must reach in epoch.
+// dial connects to p in the background, unless a dial to it is running.
+func (o *overlay) dial(ctx context.Context, p peer.ID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.dialing[p] {
+		return
+	}
+	o.dialing[p] = true
+	o.dials.Go(func() {
+		dctx, cancel := context.WithTimeout(ctx, overlayDialTimeout)
+		defer cancel()
+		if err := o.host.Connect(dctx, peer.AddrInfo{ID: p}); err != nil {
+			o.log.Debug("overlay: dial failed", "peer", p, "err", err)
+		}
+		o.mu.Lock()
+		delete(o.dialing, p)
+		o.mu.Unlock()
+	})
+}
+
+// connect dials the peers this node's gossip must reach in epoch that it
+// is not connected to.
 func (o *overlay) connect(ctx context.Context, epoch uint64) {
 	var peers []peer.ID
 	var err error
@@ -73,11 +98,7 @@ func (o *overlay) connect(ctx context.Context, epoch uint64) {
 		if o.host.Network().Connectedness(p) == network.Connected {
 			continue
 		}
-		dctx, cancel := context.WithTimeout(ctx, overlayDialTimeout)
-		if err := o.host.Connect(dctx, peer.AddrInfo{ID: p}); err != nil {
-			o.log.Debug("overlay: dial failed", "peer", p, "err", err)
-		}
-		cancel()
+		o.dial(ctx, p)
 	}
 	o.protected[epoch] = peers
 	for old, ps := range o.protected {
