@@ -130,13 +130,14 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 			responders[i] = n.wrapResponder(r)
 		}
 	}
+	// Keepers reach edges they never met: the routed host finds an
+	// edge's addresses through the DHT when the peerstore has none.
+	routed := routedhost.Wrap(n.host, n.dht)
 	eng, err := challenge.New(challenge.Config{
-		Key:    n.key,
-		Params: params,
-		Beacon: n.feed,
-		// Keepers reach edges they never met: the routed host finds an
-		// edge's addresses through the DHT when the peerstore has none.
-		Streams: routedhost.Wrap(n.host, n.dht),
+		Key:     n.key,
+		Params:  params,
+		Beacon:  n.feed,
+		Streams: routed,
 		Topics: challenge.Topics{
 			Challenges: topics[config.TopicChallenges],
 			Receipts:   topics[config.TopicReceipts],
@@ -189,7 +190,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		*topics[s.kind] = *t
 	}
 	n.engine = eng
-	ov := &overlay{host: routedhost.Wrap(n.host, n.dht), engine: eng, params: params, keeper: keeper, self: n.host.ID(), log: n.log}
+	ov := &overlay{host: routed, engine: eng, params: params, keeper: keeper, self: n.host.ID(), log: n.log}
 	wg.Add(1)
 	go func() { defer wg.Done(); ov.run(ctx, n.feed) }()
 	records := &manifestRecords{
