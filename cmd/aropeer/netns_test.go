@@ -184,13 +184,13 @@ func TestBandwidthOverShapedLink(t *testing.T) {
 	// A probe in about one round of four, each in its own slot of seven:
 	// the first comes within half a minute of the nodes meeting.
 	env := "ARO_DEVNET_PROBABILITY=bandwidth=0.25"
-	for i, s := range specs {
-		ns.start(t, s.ns, nodes[i].dataDir, env)
-	}
-
+	// The bootstrap node first: it runs the beacon, and an edge that
+	// cannot reach it misses rounds; one that misses an epoch's first
+	// round cannot check that epoch's challenges, and refuses them.
 	// Lists must go through the running keeper's API: one run before it
 	// has started would open its store first.
 	for i, s := range specs {
+		ns.start(t, s.ns, nodes[i].dataDir, env)
 		waitFor(t, s.name+" started", time.Minute, func() bool {
 			var st map[string]any
 			return ns.jsonIn(t, s.ns, &st, "status", "--json", "--datadir", nodes[i].dataDir)
