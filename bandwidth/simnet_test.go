@@ -251,7 +251,11 @@ func committeeRound(t *testing.T, edge, keeper link, d direction) (sum, want flo
 	wg.Wait()
 	var data, sent uint64
 	for i, out := range outs {
-		if out.Result != proofs.Pass {
+		// A keeper whose flow got less than its share fails with its
+		// measure, which aggregation judges by the round's sum (in about
+		// one round in two hundred, simnet's queue gives a flow a third of
+		// its share); any other outcome is wrong.
+		if _, measured := out.Measurements["mbit_s"]; out.Result != proofs.Pass && (out.Result != proofs.Fail || !measured) {
 			t.Errorf("keeper %d: %+v", i, out)
 		}
 		sum += kbit(out, string(d)+"_kbit")

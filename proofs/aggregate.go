@@ -265,11 +265,14 @@ func Aggregate(epoch uint64, receipts []Receipt, reports []Report, prev map[peer
 		}
 		// A measured kind is probed by the committee together: the
 		// measurements of one round add up to the edge's capacity, and
-		// the round's sum is what the claim is judged against.
+		// the round's sum is what the claim is judged against. A keeper's
+		// fail that carries its measurement (its own share fell short) is
+		// judged by the sum too: a flow that got less than its share of
+		// the edge's link says nothing of the link.
 		sums := make(map[Kind]map[uint64]uint64)
 		for _, v := range vs {
 			key, ok := keys[v.kind]
-			if !ok || v.final == nil || v.final.Result != Pass {
+			if !ok || !summed(v.final, key) {
 				continue
 			}
 			if sums[v.kind] == nil {
@@ -286,11 +289,9 @@ func Aggregate(epoch uint64, receipts []Receipt, reports []Report, prev map[peer
 				continue
 			case v.final.Result == Pass:
 				v.passed = true
-				if _, ok := keys[v.kind]; ok {
-					if o, ok := claims[v.kind]; ok && belowShare(sums[v.kind][v.round], claimedAmount(o), rates.MinShare) {
-						v.passed = false
-					}
-				}
+			}
+			if o, ok := claims[v.kind]; ok && summed(v.final, keys[v.kind]) {
+				v.passed = !belowShare(sums[v.kind][v.round], claimedAmount(o), rates.MinShare)
 			}
 			if v.passed {
 				kr.Passes++
@@ -377,6 +378,16 @@ func better(r, cur *Receipt) bool {
 
 // measurement returns r's measurement key as an amount: 0 if missing or
 // negative.
+// summed reports whether r counts in its round's sum of key: a pass, or
+// a fail that carries its measurement. key "" is no measured kind.
+func summed(r *Receipt, key string) bool {
+	if r == nil || key == "" {
+		return false
+	}
+	_, measured := r.Measurements[key]
+	return r.Result == Pass || r.Result == Fail && measured
+}
+
 func measurement(r *Receipt, key string) uint64 {
 	m := r.Measurements[key]
 	if m < 0 {

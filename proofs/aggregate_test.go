@@ -335,6 +335,11 @@ func TestAggregateVerified(t *testing.T) {
 			KindResult{Kind: KindBandwidth, Challenges: 9, Passes: 9, Verified: 830}},
 		{"a round whose sum is under the min share fails whole", committee([3]int64{100, 120, 90}, [3]int64{300, 320, 310}), true, 500_000, KindBandwidth,
 			KindResult{Kind: KindBandwidth, Challenges: 6, Passes: 3, Fails: 3, Verified: 310}},
+		{"a keeper's measured fail is judged by its round's sum", []rc{
+			{10, KindBandwidth, 301, 0, Pass, 300}, {11, KindBandwidth, 301, 0, Pass, 350}, {12, KindBandwidth, 301, 0, Fail, 150},
+			{10, KindBandwidth, 302, 0, Pass, 100}, {11, KindBandwidth, 302, 0, Pass, 120}, {12, KindBandwidth, 302, 0, Fail, 50},
+		}, true, 500_000, KindBandwidth,
+			KindResult{Kind: KindBandwidth, Challenges: 6, Passes: 3, Fails: 3, Verified: 270}},
 		{"no report, no claim", bw(700, 900, 800), false, 500_000, KindBandwidth,
 			KindResult{Kind: KindBandwidth, Challenges: 3, Passes: 3}},
 		{"storage all passed", []rc{{10, KindStorage, 301, 0, Pass, -1}, {11, KindStorage, 302, 0, Pass, -1}}, true, 0, KindStorage,
