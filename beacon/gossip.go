@@ -288,6 +288,13 @@ func (g *GossipSource) Watch(ctx context.Context) <-chan Beacon {
 	return g.rounds.watch(ctx, g.info.RoundAt(g.clock.Now()))
 }
 
+// Decode reads a beacon in drand's gossip form, as Encode writes it; the
+// caller still verifies it.
+func Decode(data []byte) (Beacon, error) { return decodeGossip(data) }
+
+// Encode writes a beacon in drand's gossip form.
+func Encode(b Beacon) ([]byte, error) { return encodeGossip(b) }
+
 // decodeGossip reads drand's PublicRandResponse. Its randomness field is
 // deprecated and optional; when it is present it must be the hash of the
 // signature.

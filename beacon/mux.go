@@ -223,6 +223,13 @@ func (m *Mux) GetFrom(ctx context.Context, round uint64) (Beacon, string, error)
 	return m.get(ctx, round)
 }
 
+// Cached returns round's beacon if the mux has verified it, without
+// asking any source: what a node can serve a peer that missed the round.
+func (m *Mux) Cached(round uint64) (Beacon, bool) {
+	v, ok := m.cached(round)
+	return v.b, ok
+}
+
 // cached returns round's beacon if it verified before, as a copy the
 // caller may keep.
 func (m *Mux) cached(round uint64) (verifiedBeacon, bool) {

@@ -9,9 +9,9 @@ import (
 )
 
 // startBeacon builds the node's beacon sources from its config and
-// starts them: gossip on drand's topic always, drand's HTTP relays when
-// any are configured, and the network's local beacon on the one node that
-// runs it. Their rounds meet in a mux that verifies and orders them.
+// starts them: gossip on drand's topic and the node's peers always,
+// drand's HTTP relays when any are configured, and the network's local
+// beacon on the one node that runs it. Their rounds meet in a mux that verifies and orders them.
 func (n *Node) startBeacon(ctx context.Context, wg *sync.WaitGroup) error {
 	info := n.network.Beacon
 	gossip, err := beacon.NewGossipSource(info, beacon.WithGossipClock(n.clock), beacon.WithGossipLogger(n.baseLog))
@@ -30,7 +30,8 @@ func (n *Node) startBeacon(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	sources := []beacon.Source{gossip}
+	// Peers fill the rounds gossip did not bring.
+	sources := []beacon.Source{gossip, &peerBeacons{info: info, host: n.host, clock: n.clock}}
 
 	relays := n.cfg.Beacon.Relays
 	if len(relays) == 0 {
@@ -63,6 +64,7 @@ func (n *Node) startBeacon(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 	}
 	n.beacon = mux
+	serveBeacons(n.host, mux)
 
 	run := []func(context.Context){
 		func(ctx context.Context) {
