@@ -2,8 +2,10 @@ package sim
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -23,12 +25,16 @@ type forger struct {
 	m     *member
 	id    peer.ID // the forging host
 	topic *pubsub.Topic
+	rng   *rand.ChaCha8
 }
 
 // startForger links a forging host for m to every node and joins the
 // challenges topic.
 func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	// Its key and its forged seeds derive from the scenario's seed, so
+	// that a run repeats.
+	rng := rand.NewChaCha8(sha256.Sum256(binary.BigEndian.AppendUint64([]byte("aropeer sim forger "), r.s.Seed^uint64(m.index))))
+	key, _, err := crypto.GenerateEd25519Key(rng)
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +43,14 @@ func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: forging host: %w", err)
 	}
-	if err := r.mn.LinkAll(); err != nil {
-		return nil, err
+	// Linked only to the others, on its keeper's access link: mocknet's
+	// LinkAll would add a second link to every linked pair, and a dial
+	// picks one of a pair's links at random.
+	self := &member{index: m.index, id: h.ID(), rate: m.rate, latency: m.latency}
+	for _, o := range r.members {
+		if err := linkPair(r.mn, self, o); err != nil {
+			return nil, fmt.Errorf("sim: forging host: %w", err)
+		}
 	}
 	for _, o := range r.members {
 		if err := h.Connect(ctx, peer.AddrInfo{ID: o.id, Addrs: o.host.Addrs()}); err != nil {
@@ -53,7 +65,7 @@ func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &forger{m: m, id: h.ID(), topic: topic}, nil
+	return &forger{m: m, id: h.ID(), topic: topic, rng: rng}, nil
 }
 
 // forge publishes a challenge of round for an edge the scenario picks,
@@ -62,7 +74,7 @@ func (f *forger) forge(ctx context.Context, r *runner, round uint64) {
 	edges := r.members[1+r.s.Keepers:]
 	edge := edges[int(round)%len(edges)]
 	seed := make([]byte, proofs.SeedSize)
-	_, _ = rand.Read(seed)
+	_, _ = f.rng.Read(seed)
 	c := proofs.Challenge{
 		Network: r.nw.Name, Epoch: r.params.EpochOf(round), Round: round,
 		Keeper: f.m.id, Edge: edge.id, Kind: proofs.KindLiveness, Seed: seed,

@@ -235,12 +235,19 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	s := r.Scenario
 	fmt.Fprintf(&b, "# Simulation report\n\n")
-	rate := "unlimited"
+	rate, latency := "unlimited", fmt.Sprint(s.Link.LatencyMS)
 	if s.Link.Mbit > 0 {
-		rate = fmt.Sprintf("%g Mbit/s", s.Link.Mbit)
+		rate = fmt.Sprintf("%g", s.Link.Mbit)
+		if s.Link.MbitMax > s.Link.Mbit {
+			rate += fmt.Sprintf(" to %g", s.Link.MbitMax)
+		}
+		rate += " Mbit/s"
 	}
-	fmt.Fprintf(&b, "%d edges and %d keepers for %d epochs of %d rounds (seed %d), on links of %s with %d ms of latency. ",
-		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Seed, rate, s.Link.LatencyMS)
+	if s.Link.LatencyMSMax > s.Link.LatencyMS {
+		latency += fmt.Sprintf(" to %d", s.Link.LatencyMSMax)
+	}
+	fmt.Fprintf(&b, "%d edges and %d keepers for %d epochs of %d rounds (seed %d). Each node's access link runs at %s with %s ms of latency; two nodes are joined at the lower rate and the sum of the latencies. ",
+		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Seed, rate, latency)
 	fmt.Fprintf(&b, "Epochs %d to %d of the beacon; %d of %d settled on the ledger.\n\n",
 		r.FirstEpoch, r.FirstEpoch+uint64(s.Epochs)-1, r.Batches, s.Epochs)
 	if len(r.Missing) > 0 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -32,6 +33,7 @@ type runner struct {
 	params     challenge.Params
 	firstEpoch uint64 // the scenario's first epoch
 	firstRound uint64
+	from       *atomic.Uint64 // firstRound, for the strategies
 	lastEpoch  uint64
 	away       map[int]bool // offline edges now unlinked, by index
 	// doubled are the receipts an equivocator has signed twice, and
@@ -71,6 +73,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.firstEpoch = r.params.EpochOf(b.Round) + 1
 			r.firstRound = r.params.FirstRound(r.firstEpoch)
 			r.lastEpoch = r.firstEpoch + uint64(r.s.Epochs) - 1
+			r.from.Store(r.firstRound)
 		}
 		r.report(b.Round)
 		r.equivocate(b.Round)
@@ -83,13 +86,13 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.log.Warn("not every batch settled", "last_epoch", r.lastEpoch)
 			break
 		}
-		// Edges go away or come back half a round before the next one,
-		// not at its start, where their challenges begin: a change at the
-		// same instant as a challenge would race it, and a run would not
-		// repeat.
+		// Edges go away or come back a quarter round before the next
+		// one: not at its start, where challenges begin, nor half a round
+		// in, where bandwidth probes begin. A change at the same instant
+		// as a challenge would race it, and a run would not repeat.
 		info := r.boot.Beacon().Info()
 		select {
-		case <-time.After(time.Until(info.TimeOf(b.Round).Add(info.Period / 2))):
+		case <-time.After(time.Until(info.TimeOf(b.Round).Add(info.Period * 3 / 4))):
 		case <-ctx.Done():
 		}
 		r.churn(b.Round + 1)
@@ -139,7 +142,7 @@ func (r *runner) churn(round uint64) {
 			if away {
 				_ = r.mn.UnlinkPeers(m.id, o.id)
 				_ = r.mn.DisconnectPeers(m.id, o.id)
-			} else if _, err := r.mn.LinkPeers(m.id, o.id); err != nil {
+			} else if err := linkPair(r.mn, m, o); err != nil {
 				r.log.Warn("relink an offline edge", "edge", m.index, "err", err)
 			}
 		}

@@ -9,9 +9,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -30,7 +32,7 @@ type Scenario struct {
 	Epochs      int    `toml:"epochs"`
 	EpochRounds uint64 `toml:"epoch_rounds"`
 
-	// Link is every link between two nodes.
+	// Link bounds the nodes' access links.
 	Link Link `toml:"link"`
 	// BandwidthMbit is what an honest edge offering bandwidth claims
 	// each way.
@@ -50,13 +52,31 @@ type Scenario struct {
 	Strategies []Strategy `toml:"strategy"`
 }
 
-// Link is a simulated link's rate and one-way latency. In-memory links
-// join each pair of nodes on its own, so a rate limits each pair, not a
-// node's whole access link; 0 leaves the pairs unlimited, and probes then
-// run as fast as the CPU allows.
+// Link bounds each node's access link: its rate and its one-way latency
+// to the network's core are drawn from the seed, evenly between the
+// bounds (a bound without its max is the value of every node). Two nodes
+// are joined at the lower of their rates and the sum of their latencies.
+// In-memory links join each pair of nodes on its own, so a rate limits
+// each pair, not a node's traffic as a whole. A rate of 0 leaves the
+// links unlimited, and probes then run as fast as the CPU allows.
 type Link struct {
-	Mbit      float64 `toml:"mbit"`
-	LatencyMS int     `toml:"latency_ms"`
+	Mbit         float64 `toml:"mbit"`
+	MbitMax      float64 `toml:"mbit_max"`
+	LatencyMS    int     `toml:"latency_ms"`
+	LatencyMSMax int     `toml:"latency_ms_max"`
+}
+
+// access is the rate (bytes a second, 0 unlimited) and latency a node
+// draws for its access link.
+func (l Link) access(rng *rand.Rand) (bytesPerSecond float64, latency time.Duration) {
+	mbit, ms := l.Mbit, l.LatencyMS
+	if l.MbitMax > l.Mbit {
+		mbit += rng.Float64() * (l.MbitMax - l.Mbit)
+	}
+	if l.LatencyMSMax > l.LatencyMS {
+		ms += rng.IntN(l.LatencyMSMax - l.LatencyMS + 1)
+	}
+	return mbit * 1e6 / 8, time.Duration(ms) * time.Millisecond
 }
 
 // Strategy assigns a strategy to Nodes nodes. Share and Multiple are its
@@ -73,7 +93,7 @@ type Strategy struct {
 //go:embed default.toml
 var defaultScenario []byte
 
-// Default is the built-in scenario: about 40 edges and 4 keepers for a
+// Default is the built-in scenario: about 40 edges and 6 keepers for a
 // few epochs, with every strategy the simulation knows present.
 func Default() Scenario {
 	s, err := Parse(defaultScenario)
@@ -137,8 +157,12 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("link.mbit = %v: want 0 (unlimited) to 10000", s.Link.Mbit)
 	case s.Link.Mbit > 0 && float64(s.BandwidthMbit) > s.Link.Mbit:
 		return fmt.Errorf("bandwidth_mbit = %d: an honest claim must fit the link's %v Mbit/s", s.BandwidthMbit, s.Link.Mbit)
+	case s.Link.MbitMax != 0 && (s.Link.Mbit == 0 || s.Link.MbitMax < s.Link.Mbit || s.Link.MbitMax > 10_000):
+		return fmt.Errorf("link.mbit_max = %v: want link.mbit (%v, not 0) to 10000, or leave it out", s.Link.MbitMax, s.Link.Mbit)
 	case s.Link.LatencyMS < 0 || s.Link.LatencyMS > 1000:
 		return fmt.Errorf("link.latency_ms = %d: want 0 to 1000", s.Link.LatencyMS)
+	case s.Link.LatencyMSMax != 0 && (s.Link.LatencyMSMax < s.Link.LatencyMS || s.Link.LatencyMSMax > 1000):
+		return fmt.Errorf("link.latency_ms_max = %d: want link.latency_ms (%d) to 1000, or leave it out", s.Link.LatencyMSMax, s.Link.LatencyMS)
 	case s.PieceKiB < 1 || s.PieceKiB > 64<<10:
 		return fmt.Errorf("piece_kib = %d: want 1 to 65536", s.PieceKiB)
 	case s.ComputeMTOPS < 1 || s.ComputeMTOPS > 1_000_000:

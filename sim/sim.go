@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -61,6 +62,24 @@ type member struct {
 	dir      string
 	node     *node.Node
 	piece    string // the edge's piece CID, if it holds one
+	// rate (bytes a second, 0 unlimited) and latency of its access link
+	rate    float64
+	latency time.Duration
+}
+
+// linkPair joins a and b: at the lower of their access rates, with the
+// sum of their latencies.
+func linkPair(mn mocknet.Mocknet, a, b *member) error {
+	l, err := mn.LinkPeers(a.id, b.id)
+	if err != nil {
+		return err
+	}
+	rate := min(a.rate, b.rate)
+	if a.rate == 0 || b.rate == 0 {
+		rate = max(a.rate, b.rate) // 0 is unlimited
+	}
+	l.SetOptions(mocknet.LinkOptions{Latency: a.latency + b.latency, Bandwidth: rate})
+	return nil
 }
 
 // simNet is the mocknet range the simulated hosts live in.
@@ -98,10 +117,6 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	}
 	mn := mocknet.New()
 	defer mn.Close()
-	mn.SetLinkDefaults(mocknet.LinkOptions{
-		Latency:   time.Duration(s.Link.LatencyMS) * time.Millisecond,
-		Bandwidth: s.Link.Mbit * 1e6 / 8,
-	})
 	for _, m := range members {
 		addr := ma.StringCast(fmt.Sprintf("/ip4/100.%d.%d.%d/tcp/4001", 64+m.index>>16, (m.index>>8)&0xff, m.index&0xff))
 		h, err := mn.AddPeer(m.key, addr)
@@ -111,20 +126,27 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 		m.host = h
 		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))
 	}
-	if err := mn.LinkAll(); err != nil {
-		return nil, fmt.Errorf("sim: link hosts: %w", err)
+	for i, a := range members {
+		for _, b := range members[i+1:] {
+			if err := linkPair(mn, a, b); err != nil {
+				return nil, fmt.Errorf("sim: link hosts: %w", err)
+			}
+		}
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
+	// from is the scenario's first round once the runner knows it:
+	// strategies that act on earlier answers start from it.
+	from := new(atomic.Uint64)
 	for _, m := range members {
-		if err := s.start(runCtx, &wg, nw, members, m, log); err != nil {
+		if err := s.start(runCtx, &wg, nw, members, m, from, log); err != nil {
 			return nil, err
 		}
 	}
 	boot := members[0].node
-	r := &runner{s: s, nw: nw, mn: mn, members: members, boot: boot, progress: o.Progress, log: log}
+	r := &runner{s: s, nw: nw, mn: mn, members: members, boot: boot, from: from, progress: o.Progress, log: log}
 	return r.run(runCtx)
 }
 
@@ -201,6 +223,9 @@ func (s Scenario) members() ([]*member, error) {
 			return nil, err
 		}
 	}
+	for _, m := range out {
+		m.rate, m.latency = s.Link.access(rand.New(rand.NewPCG(s.Seed, 0x11ec<<32|uint64(m.index))))
+	}
 	keepers, edges := out[1:1+s.Keepers], out[1+s.Keepers:]
 	kOrder, eOrder := rng.Perm(len(keepers)), rng.Perm(len(edges))
 	for _, st := range s.Strategies {
@@ -232,7 +257,7 @@ func (s Scenario) offers(m *member, edgeIndex int) []string {
 
 // start prepares m's data directory and config and runs its node until
 // ctx ends.
-func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, log *slog.Logger) error {
+func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, from *atomic.Uint64, log *slog.Logger) error {
 	boot := members[0]
 	cfg := config.Default(m.role)
 	cfg.Listen = []string{m.host.Addrs()[0].String()}
@@ -279,7 +304,7 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 		}
 		opts = append(opts, node.WithComputeExecutor(device))
 		if m.strategy.Name == "replayer" {
-			opts = append(opts, node.WithResponderWrapper(replaying))
+			opts = append(opts, node.WithResponderWrapper(replaying(from)))
 		}
 		if m.strategy.Name == "lazy-storage" {
 			// It answers what it can and never owns up to the rest.

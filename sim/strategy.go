@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -146,24 +147,34 @@ func (d device) Multiply(ctx context.Context, n int, seed [32]byte) (*compute.Pr
 }
 
 // replayer answers a liveness or storage challenge with what it sent for
-// the first one of the kind: an answer of an earlier round. Of the first
-// round's challenges, which run at once, it keeps the answer to the
-// keeper first in byte order, so that a run repeats.
+// the first one of the kind the scenario asked: an answer of an earlier
+// round. Before the scenario's first round (from, 0 while the run starts)
+// it answers honestly, since which warm-up challenges reach an edge that
+// is still starting is a race; of the first round's challenges, which run
+// at once, it keeps the answer to the keeper first in byte order. So a
+// run repeats.
 type replayer struct {
 	proofs.Responder
+	from   *atomic.Uint64
 	mu     sync.Mutex
 	saved  []byte
 	source proofs.Challenge // the challenge saved answers
 }
 
-func replaying(r proofs.Responder) proofs.Responder {
-	if k := r.Kind(); k != proofs.KindLiveness && k != proofs.KindStorage {
-		return r
+func replaying(from *atomic.Uint64) func(proofs.Responder) proofs.Responder {
+	return func(r proofs.Responder) proofs.Responder {
+		if k := r.Kind(); k != proofs.KindLiveness && k != proofs.KindStorage {
+			return r
+		}
+		return &replayer{Responder: r, from: from}
 	}
-	return &replayer{Responder: r}
 }
 
 func (r *replayer) Serve(ctx context.Context, c proofs.Challenge, s network.Stream) {
+	if from := r.from.Load(); from == 0 || c.Round < from {
+		r.Responder.Serve(ctx, c, s)
+		return
+	}
 	r.mu.Lock()
 	saved := r.saved
 	r.mu.Unlock()

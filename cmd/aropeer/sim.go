@@ -41,7 +41,7 @@ scenario assigns, for a few epochs; then it reads the epoch batches from
 the ledger and reports, per strategy, the nodes caught, how fast, and what
 everyone earned. The report is printed and written to DIR as report.md and
 report.json. Without --scenario the built-in scenario runs: about 40
-edges, 4 keepers and every strategy.`,
+edges, 6 keepers and every strategy.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
