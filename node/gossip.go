@@ -12,6 +12,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -92,7 +93,7 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		pubsub.WithPeerScoreInspect(g.setScores, p.scoreInspect),
 		pubsub.WithRawTracer(g.mesh),
 		// gossipsub narrates its life at info; we keep its warnings.
-		pubsub.WithLogger(slog.New(minLevel{log.Handler(), slog.LevelWarn})),
+		pubsub.WithLogger(slog.New(gossipLogHandler(h, log.Handler()))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("node: start gossipsub: %w", err)
@@ -295,6 +296,39 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 
 // Cancel ends the subscription.
 func (s *Subscription) Cancel() { s.sub.Cancel() }
+
+// gossipLogHandler keeps gossipsub's warnings, less one: on a host whose
+// connection manager keeps no decaying tags (in-memory hosts), pubsub's
+// tag tracer registers none and then warns of it on every message it
+// delivers.
+func gossipLogHandler(h host.Host, out slog.Handler) slog.Handler {
+	var handler slog.Handler = minLevel{out, slog.LevelWarn}
+	if _, ok := connmgr.SupportsDecay(h.ConnManager()); !ok {
+		handler = dropMessage{handler, "error bumping delivery tag"}
+	}
+	return handler
+}
+
+// dropMessage drops the records of one message from a handler.
+type dropMessage struct {
+	slog.Handler
+	msg string
+}
+
+func (h dropMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h dropMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropMessage{h.Handler.WithAttrs(as), h.msg}
+}
+
+func (h dropMessage) WithGroup(name string) slog.Handler {
+	return dropMessage{h.Handler.WithGroup(name), h.msg}
+}
 
 // minLevel drops records below a level from a handler.
 type minLevel struct {
