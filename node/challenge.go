@@ -163,7 +163,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	}{
 		{config.TopicChallenges, TopicSpec{Domain: proofs.ChallengeDomain, MaxSize: proofs.MaxChallengeSize}, eng.ValidateChallenge},
 		{config.TopicReceipts, TopicSpec{Domain: proofs.ReceiptDomain, MaxSize: proofs.MaxReceiptSize}, eng.ValidateReceipt},
-		{config.TopicManifests, TopicSpec{Domain: proofs.ManifestDomain, MaxSize: proofs.MaxManifestSize}, eng.ValidateManifest},
+		{config.TopicManifests, TopicSpec{Domain: proofs.ManifestDomain, MaxSize: proofs.MaxManifestSize, Repeats: true}, eng.ValidateManifest},
 	}
 	if keeper {
 		n.challenges = newChallengeLog(n.db, n.network.DisputeEpochs+2)

@@ -36,6 +36,13 @@ type TopicSpec struct {
 	Validate func(ctx context.Context, m Message) pubsub.ValidationResult
 	// Score overrides the topic's default score parameters.
 	Score *pubsub.TopicScoreParams
+	// Repeats marks a topic whose messages are published again with the
+	// same bytes: a manifest re-announced for keepers that missed it, a
+	// work report sent again in case the first went nowhere. Its messages
+	// are named by sender and number, not by content, or every repeat
+	// would be dropped, first by the publisher itself, as one already
+	// seen.
+	Repeats bool
 }
 
 // Message is a gossiped envelope that has been opened and verified.
@@ -80,7 +87,9 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		// Our messages are envelopes their signer sealed, verified by the
 		// topic's validator; a gossipsub signature as well would double
 		// the cost of every message at every hop. Messages are named by
-		// their content, as unsigned ones carry no sender and number.
+		// their content, since nothing authenticates the sender and number
+		// an unsigned one carries (topics that repeat a message differ:
+		// TopicSpec.Repeats).
 		// LaxNoSign still checks a signature a foreign message carries,
 		// such as drand's relays put on beacons.
 		pubsub.WithMessageSignaturePolicy(pubsub.LaxNoSign),
@@ -143,7 +152,11 @@ func (g *Gossip) join(spec TopicSpec, val pubsub.ValidatorEx) (*Topic, error) {
 	if err := g.ps.RegisterTopicValidator(spec.Name, val); err != nil {
 		return nil, fmt.Errorf("node: validator for %s: %w", spec.Name, err)
 	}
-	t, err := g.ps.Join(spec.Name)
+	var opts []pubsub.TopicOpt
+	if spec.Repeats {
+		opts = append(opts, pubsub.WithTopicMessageIdFn(pubsub.DefaultMsgIdFn))
+	}
+	t, err := g.ps.Join(spec.Name, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: join %s: %w", spec.Name, err)
 	}

@@ -184,7 +184,7 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 	// The settler validates; it exists once the topics are joined, so the
 	// validators reach it through this variable.
 	var s *settle.Settler
-	cfg.ReportTopic, err = join(config.TopicReports, TopicSpec{Domain: proofs.ReportDomain, MaxSize: proofs.MaxReportSize},
+	cfg.ReportTopic, err = join(config.TopicReports, TopicSpec{Domain: proofs.ReportDomain, MaxSize: proofs.MaxReportSize, Repeats: true},
 		func(_ context.Context, m Message) error { return s.ValidateReport(m.Payload, m.Signer) })
 	if err != nil {
 		return err
