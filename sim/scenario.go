@@ -69,14 +69,16 @@ type Link struct {
 // access is the rate (bytes a second, 0 unlimited) and latency a node
 // draws for its access link.
 func (l Link) access(rng *rand.Rand) (bytesPerSecond float64, latency time.Duration) {
-	mbit, ms := l.Mbit, l.LatencyMS
+	mbit, ms := l.Mbit, float64(l.LatencyMS)
 	if l.MbitMax > l.Mbit {
 		mbit += rng.Float64() * (l.MbitMax - l.Mbit)
 	}
 	if l.LatencyMSMax > l.LatencyMS {
-		ms += rng.IntN(l.LatencyMSMax - l.LatencyMS + 1)
+		// Drawn to the nanosecond: two paths of equal latency would
+		// deliver at one instant, and which came first would be a race.
+		ms += rng.Float64() * float64(l.LatencyMSMax-l.LatencyMS)
 	}
-	return mbit * 1e6 / 8, time.Duration(ms) * time.Millisecond
+	return mbit * 1e6 / 8, time.Duration(ms * float64(time.Millisecond))
 }
 
 // Strategy assigns a strategy to Nodes nodes. Share and Multiple are its
