@@ -11,7 +11,8 @@ import (
 // startBeacon builds the node's beacon sources from its config and
 // starts them: gossip on drand's topic and the node's peers always,
 // drand's HTTP relays when any are configured, and the network's local
-// beacon on the one node that runs it. Their rounds meet in a mux that verifies and orders them.
+// beacon on the one node that runs it. Their rounds meet in a mux that
+// verifies and orders them.
 func (n *Node) startBeacon(ctx context.Context, wg *sync.WaitGroup) error {
 	info := n.network.Beacon
 	gossip, err := beacon.NewGossipSource(info, beacon.WithGossipClock(n.clock), beacon.WithGossipLogger(n.baseLog))

@@ -74,11 +74,8 @@ func linkPair(mn mocknet.Mocknet, a, b *member) error {
 	if err != nil {
 		return err
 	}
-	rate := min(a.rate, b.rate)
-	if a.rate == 0 || b.rate == 0 {
-		rate = max(a.rate, b.rate) // 0 is unlimited
-	}
-	l.SetOptions(mocknet.LinkOptions{Latency: a.latency + b.latency, Bandwidth: rate})
+	// A rate is 0 (unlimited) for every node or for none.
+	l.SetOptions(mocknet.LinkOptions{Latency: a.latency + b.latency, Bandwidth: min(a.rate, b.rate)})
 	return nil
 }
 
