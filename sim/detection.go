@@ -45,6 +45,26 @@ func (s Scenario) detectionChance(nw config.Network, st Strategy) (p float64, ok
 	return 0, false
 }
 
+// catches is how many rounds with a challenge that catches st it takes
+// to show its cheating: two for a replayer, whose first answer of the
+// scenario is honest (the one it keeps to replay), one for the others.
+func catches(st Strategy) int {
+	if st.Name == "replayer" {
+		return 2
+	}
+	return 1
+}
+
+// expectedRounds is the mean rounds to detection by the formula: the
+// mean wait for catches(st) rounds each of chance p.
+func (s Scenario) expectedRounds(nw config.Network, st Strategy) (float64, bool) {
+	p, ok := s.detectionChance(nw, st)
+	if !ok || p <= 0 {
+		return 0, false
+	}
+	return float64(catches(st)) / p, true
+}
+
 // predictedRounds is the rounds within which an edge playing st is caught
 // with the given confidence (0.99: 99 of 100 such edges), by the
 // formula; ok as for detectionChance, and false when it is never caught.
@@ -53,12 +73,17 @@ func (s Scenario) predictedRounds(nw config.Network, st Strategy, confidence flo
 	if !ok || p <= 0 {
 		return 0, false
 	}
-	n := 1
-	if p < 1 {
-		n = int(math.Ceil(math.Log(1-confidence) / math.Log(1-p)))
+	if catches(st) == 1 {
+		if p >= 1 {
+			return 1, true
+		}
+		return int(math.Ceil(math.Log(1-confidence) / math.Log(1-p))), true
 	}
-	if st.Name == "replayer" {
-		n++ // its first answer is honest
+	// Two catching rounds within n: all but none or one of n rounds.
+	for n := 2; ; n++ {
+		q := math.Pow(1-p, float64(n-1))
+		if 1-q*(1-p)-float64(n)*p*q >= confidence {
+			return n, true
+		}
 	}
-	return n, true
 }

@@ -205,8 +205,8 @@ func (r *Report) predict(nw config.Network) {
 			if st.Name != c.Strategy {
 				continue
 			}
-			if p, ok := r.Scenario.detectionChance(nw, st); ok && p > 0 {
-				r.Classes[i].ExpectedRounds = 1 / p
+			if mean, ok := r.Scenario.expectedRounds(nw, st); ok {
+				r.Classes[i].ExpectedRounds = mean
 				r.Classes[i].Rounds99, _ = r.Scenario.predictedRounds(nw, st, 0.99)
 			}
 			break
