@@ -76,7 +76,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.from.Store(r.firstRound)
 		}
 		r.report(b.Round)
-		r.equivocate(b.Round)
 		r.forge(ctx, b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
 		if b.Round >= end+r.nw.BatchGrace && r.settled(ctx) {
@@ -86,15 +85,18 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.log.Warn("not every batch settled", "last_epoch", r.lastEpoch)
 			break
 		}
-		// Edges go away or come back a quarter round before the next
-		// one: not at its start, where challenges begin, nor half a round
-		// in, where bandwidth probes begin. A change at the same instant
-		// as a challenge would race it, and a run would not repeat.
+		// The rest of the runner's work waits for a quarter round before
+		// the next: not a round's start, where challenges begin and gossip
+		// scores are refreshed, nor half a round in, where bandwidth
+		// probes begin. What the runner changes or reads at the instant
+		// the nodes act would race them, and a run would not repeat.
 		info := r.boot.Beacon().Info()
 		select {
 		case <-time.After(time.Until(info.TimeOf(b.Round).Add(info.Period * 3 / 4))):
 		case <-ctx.Done():
 		}
+		r.equivocate(b.Round)
+		r.noteShunned(b.Round)
 		r.churn(b.Round + 1)
 	}
 	if err := ctx.Err(); err != nil {
@@ -186,13 +188,23 @@ func (r *runner) equivocate(round uint64) {
 }
 
 // forge has each forger gossip an unscheduled challenge every round of
-// the scenario's epochs, and notes when the honest nodes shun it.
+// the scenario's epochs.
 func (r *runner) forge(ctx context.Context, round uint64) {
 	if round < r.firstRound || round >= r.params.FirstRound(r.lastEpoch+1) {
 		return
 	}
 	for _, f := range r.forgers {
 		f.forge(ctx, r, round)
+	}
+}
+
+// noteShunned notes the round in which the honest nodes first shun each
+// forger.
+func (r *runner) noteShunned(round uint64) {
+	if round < r.firstRound || round >= r.params.FirstRound(r.lastEpoch+1) {
+		return
+	}
+	for _, f := range r.forgers {
 		if _, ok := r.shunned[f.m.index]; !ok && f.shunned(r) {
 			r.shunned[f.m.index] = round - r.firstRound
 		}
