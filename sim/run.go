@@ -46,6 +46,11 @@ type runner struct {
 	shunned map[int]uint64
 }
 
+// inScenario reports whether round is in the scenario's epochs.
+func (r *runner) inScenario(round uint64) bool {
+	return round >= r.firstRound && round < r.params.FirstRound(r.lastEpoch+1)
+}
+
 // settleRounds is how long after the last epoch the run waits for its
 // batch: the grace, and room for two leaders to time out.
 func (r *runner) settleRounds() uint64 {
@@ -132,7 +137,7 @@ func (r *runner) churn(round uint64) {
 			continue
 		}
 		rng := rand.New(rand.NewPCG(r.s.Seed^uint64(m.index), round))
-		away := round >= r.firstRound && round < r.params.FirstRound(r.lastEpoch+1) && rng.Float64() < m.strategy.Share
+		away := r.inScenario(round) && rng.Float64() < m.strategy.Share
 		if away == r.away[m.index] {
 			continue
 		}
@@ -157,9 +162,8 @@ func (r *runner) churn(round uint64) {
 // keeps the verdict (only its reason differs), so that the edges are
 // judged as before and only the keeper's signature is at stake.
 func (r *runner) equivocate(round uint64) {
-	end := r.params.FirstRound(r.lastEpoch + 1)
 	for _, m := range r.members {
-		if m.strategy.Name != "equivocator" || round < r.firstRound || round >= end {
+		if m.strategy.Name != "equivocator" || !r.inScenario(round) {
 			continue
 		}
 		var twins [][]byte
@@ -190,7 +194,7 @@ func (r *runner) equivocate(round uint64) {
 // forge has each forger gossip an unscheduled challenge every round of
 // the scenario's epochs.
 func (r *runner) forge(ctx context.Context, round uint64) {
-	if round < r.firstRound || round >= r.params.FirstRound(r.lastEpoch+1) {
+	if !r.inScenario(round) {
 		return
 	}
 	for _, f := range r.forgers {
@@ -201,7 +205,7 @@ func (r *runner) forge(ctx context.Context, round uint64) {
 // noteShunned notes the round in which the honest nodes first shun each
 // forger.
 func (r *runner) noteShunned(round uint64) {
-	if round < r.firstRound || round >= r.params.FirstRound(r.lastEpoch+1) {
+	if !r.inScenario(round) {
 		return
 	}
 	for _, f := range r.forgers {
