@@ -96,6 +96,8 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithGossipSubParams(gossipSubParams()),
+		pubsub.WithPeerOutboundQueueSize(gossipQueue),
+		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(maxGossipMessage),
 		pubsub.WithPeerScore(peerScoreParams(p.trusted, p.bootstrap), peerScoreThresholds()),
@@ -110,6 +112,14 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 	g.ps = ps
 	return g, nil
 }
+
+// gossipQueue is how many messages gossipsub holds for one peer, for
+// validation and for each subscription, where its default is 32. A keeper
+// publishes a round's receipts and challenges at once, and a node short of
+// CPU for a moment would otherwise drop some of them for good: in a topic
+// of a few keepers, all of them in each other's mesh, no gossip brings a
+// dropped message back. Queues grow as they are used.
+const gossipQueue = 1024
 
 // gossipSubParams are gossipsub's defaults but for peer exchange: a
 // peer pruned from a mesh is offered D peers, enough to fill a mesh of
@@ -276,7 +286,7 @@ func (t *Topic) Publish(ctx context.Context, envelope []byte) error {
 
 // Subscribe delivers every valid message on the topic, our own included.
 func (t *Topic) Subscribe() (*Subscription, error) {
-	sub, err := t.t.Subscribe()
+	sub, err := t.t.Subscribe(pubsub.WithBufferSize(gossipQueue))
 	if err != nil {
 		return nil, fmt.Errorf("node: subscribe %s: %w", t.spec.Name, err)
 	}
