@@ -35,7 +35,7 @@ type runner struct {
 	firstRound uint64
 	from       *atomic.Uint64 // firstRound, for the strategies
 	lastEpoch  uint64
-	away       map[int]bool // offline edges now unlinked, by index
+	away       map[int]bool // offline edges now away, by index
 	// doubled are the receipts an equivocator has signed twice, and
 	// firstDouble the round of its first.
 	doubled     map[cid.Cid]bool
@@ -142,16 +142,32 @@ func (r *runner) churn(round uint64) {
 			continue
 		}
 		r.away[m.index] = away
-		for _, o := range r.members {
-			if o == m {
-				continue
-			}
-			if away {
-				_ = r.mn.UnlinkPeers(m.id, o.id)
-				_ = r.mn.DisconnectPeers(m.id, o.id)
-			} else if err := linkPair(r.mn, m, o); err != nil {
-				r.log.Warn("relink an offline edge", "edge", m.index, "err", err)
-			}
+		if away {
+			m.presence.goAway(func() { r.unlink(m) })
+		} else {
+			m.presence.comeBack(func() { r.relink(m) })
+		}
+	}
+}
+
+// unlink takes m off the network: no link, no connection.
+func (r *runner) unlink(m *member) {
+	for _, o := range r.members {
+		if o != m {
+			_ = r.mn.UnlinkPeers(m.id, o.id)
+			_ = r.mn.DisconnectPeers(m.id, o.id)
+		}
+	}
+}
+
+// relink puts m back on the network.
+func (r *runner) relink(m *member) {
+	for _, o := range r.members {
+		if o == m {
+			continue
+		}
+		if err := linkPair(r.mn, m, o); err != nil {
+			r.log.Warn("relink an offline edge", "edge", m.index, "err", err)
 		}
 	}
 }

@@ -65,6 +65,8 @@ type member struct {
 	// rate (bytes a second, 0 unlimited) and latency of its access link
 	rate    float64
 	latency time.Duration
+	// presence takes an offline edge away and brings it back.
+	presence *presence
 }
 
 // linkPair joins a and b: at the lower of their access rates, with the
@@ -300,8 +302,12 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 			device.exec = lazyExecutor{share: m.strategy.Share, seed: s.Seed + uint64(m.index)}
 		}
 		opts = append(opts, node.WithComputeExecutor(device))
-		if m.strategy.Name == "replayer" {
+		switch m.strategy.Name {
+		case "replayer":
 			opts = append(opts, node.WithResponderWrapper(replaying(from)))
+		case "offline":
+			m.presence = &presence{}
+			opts = append(opts, node.WithResponderWrapper(m.presence.wrap))
 		}
 		if m.strategy.Name == "lazy-storage" {
 			// It answers what it can and never owns up to the rest.

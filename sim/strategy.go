@@ -207,3 +207,74 @@ func (r *recording) Write(p []byte) (int, error) {
 	r.buf.Write(p)
 	return r.Stream.Write(p)
 }
+
+// presence takes an offline edge away and brings it back. Away, it
+// refuses new challenges at once, and its links are cut when the answers
+// it was giving are done: cut in the middle of one, an answer would pass
+// or time out by how the goroutines were scheduled, and a run would not
+// repeat.
+type presence struct {
+	mu      sync.Mutex
+	away    bool
+	cut     bool // its links are cut
+	serving int  // answers in progress
+	leave   func()
+}
+
+// goAway refuses challenges from now on and has leave cut the links once
+// no answer is in progress.
+func (p *presence) goAway(leave func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.away, p.leave = true, leave
+	p.leaveIfIdle()
+}
+
+// comeBack answers challenges again, having relink restore the links if
+// they were cut.
+func (p *presence) comeBack(relink func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.away = false
+	if p.cut {
+		p.cut = false
+		relink()
+	}
+}
+
+// leaveIfIdle cuts the links of an edge that is away and answers nothing.
+// The links change under the lock, so that a return waits for them.
+func (p *presence) leaveIfIdle() {
+	if p.away && !p.cut && p.serving == 0 {
+		p.cut = true
+		p.leave()
+	}
+}
+
+func (p *presence) wrap(r proofs.Responder) proofs.Responder {
+	return &presentResponder{Responder: r, p: p}
+}
+
+// presentResponder answers only while its edge is present.
+type presentResponder struct {
+	proofs.Responder
+	p *presence
+}
+
+func (r *presentResponder) Serve(ctx context.Context, c proofs.Challenge, s network.Stream) {
+	r.p.mu.Lock()
+	if r.p.away {
+		r.p.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	r.p.serving++
+	r.p.mu.Unlock()
+	defer func() {
+		r.p.mu.Lock()
+		r.p.serving--
+		r.p.leaveIfIdle()
+		r.p.mu.Unlock()
+	}()
+	r.Responder.Serve(ctx, c, s)
+}
