@@ -96,7 +96,7 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithGossipSubParams(gossipSubParams()),
-		pubsub.WithPeerOutboundQueueSize(gossipQueue),
+		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(maxGossipMessage),
@@ -113,13 +113,19 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 	return g, nil
 }
 
-// gossipQueue is how many messages gossipsub holds for one peer, for
-// validation and for each subscription, where its default is 32. A keeper
-// publishes a round's receipts and challenges at once, and a node short of
-// CPU for a moment would otherwise drop some of them for good: in a topic
-// of a few keepers, all of them in each other's mesh, no gossip brings a
-// dropped message back. Queues grow as they are used.
-const gossipQueue = 1024
+// gossipQueue is how many received messages gossipsub holds for
+// validation, and for each subscription, where its default is 32; and
+// outboundQueue how many it holds to send to one peer. A keeper publishes
+// a round's challenges at once, and a node short of CPU for a moment
+// would otherwise drop messages for good: in a topic of a few keepers,
+// all of them in each other's mesh, no gossip brings a dropped message
+// back. The outbound queue is bounded tighter, since what waits in it is
+// late: a peer that falls 256 messages behind is better served by the
+// epoch's catch-up than by a queue of stale ones.
+const (
+	gossipQueue   = 1024
+	outboundQueue = 256
+)
 
 // gossipSubParams are gossipsub's defaults but for peer exchange: a
 // peer pruned from a mesh is offered D peers, enough to fill a mesh of
