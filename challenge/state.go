@@ -116,6 +116,20 @@ func (e *Engine) CommitteeOf(ctx context.Context, epoch uint64, edge peer.ID) ([
 	return ec.forEdge(edge).Of(edge), nil
 }
 
+// EdgesOf returns the edges, of those whose manifests this node holds,
+// with keeper in their committee in epoch: the edges it challenges.
+func (e *Engine) EdgesOf(ctx context.Context, epoch uint64, keeper peer.ID) ([]peer.ID, error) {
+	ec, err := e.committeesFor(ctx, epoch)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	manifests := maps.Clone(e.manifests)
+	version := e.manifestsVersion
+	e.mu.Unlock()
+	return ec.forEdges(manifests, version).EdgesOf(keeper), nil
+}
+
 // KeepersOf returns the keepers of epoch: the ledger's, or the genesis
 // list without one.
 func (e *Engine) KeepersOf(ctx context.Context, epoch uint64) ([]peer.ID, error) {

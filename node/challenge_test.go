@@ -158,6 +158,37 @@ func TestChallengesFollowTheSchedule(t *testing.T) {
 		check(fmt.Sprintf("edge %d", i), e, e.Host().ID())
 	}
 	t.Logf("%d challenges in rounds %d..%d, each with one receipt on 3 keepers and its edge", len(want), start, end-1)
+
+	// The overlay keeps the connections challenges and gossip travel on
+	// from trimming: a keeper's to the other keepers and to the edges it
+	// challenges, an edge's to its committee. An epoch stays protected
+	// for two, so the one before the last is checked.
+	epoch := params.EpochOf(end) - 1
+	first, err := src.Get(ctx, params.FirstRound(epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := challenge.NewCommittees(first, epoch, edgeIDs, params)
+	protects := func(n *node.Node, p peer.ID) bool { return n.Host().ConnManager().IsProtected(p, "aro-overlay") }
+	for i, k := range tn.keepers {
+		for _, o := range tn.keepers {
+			if o != k && !protects(k, o.Host().ID()) {
+				t.Errorf("keeper %d does not protect its connection to keeper %s", i, o.Host().ID())
+			}
+		}
+		for _, e := range cs.EdgesOf(k.Host().ID()) {
+			if !protects(k, e) {
+				t.Errorf("keeper %d does not protect its connection to edge %s, which it challenges", i, e)
+			}
+		}
+	}
+	for i, e := range tn.edges {
+		for _, k := range cs.Of(e.Host().ID()) {
+			if !protects(e, k) {
+				t.Errorf("edge %d does not protect its connection to keeper %s of its committee", i, k)
+			}
+		}
+	}
 }
 
 // challengeParamsOf is the engine's view of the test network.

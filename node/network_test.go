@@ -45,7 +45,13 @@ func genPeer(t testing.TB, mn mocknet.Mocknet) host.Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h
+	managed, err := node.Managed(h, config.Default(config.RoleEdge).ConnMgr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A node closes its host; this closes those no node ran on.
+	t.Cleanup(func() { managed.Close() })
+	return managed
 }
 
 // mocknetNet holds the addresses mocknet gives its hosts; a simulation

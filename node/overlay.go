@@ -28,7 +28,8 @@ const overlayDialTimeout = 10 * time.Second
 // an edge to its committee, the keepers its gossip must reach: each round
 // it dials those it lost (a home host back from an outage has lost them
 // all, and with them its beacons), and the connections are kept from the
-// connection manager's trimming for two epochs.
+// connection manager's trimming for two epochs, as are a keeper's to the
+// edges it challenges.
 type overlay struct {
 	host   *routedhost.RoutedHost
 	engine *challenge.Engine
@@ -99,6 +100,18 @@ func (o *overlay) connect(ctx context.Context, epoch uint64) {
 			continue
 		}
 		o.dial(ctx, p)
+	}
+	if o.keeper {
+		// The edges it challenges dial it; trimming them would cut its
+		// challenges in the middle.
+		edges, err := o.engine.EdgesOf(ctx, epoch, o.self)
+		if err != nil {
+			o.log.Debug("overlay: no edges for the epoch", "epoch", epoch, "err", err)
+		}
+		for _, p := range edges {
+			cm.Protect(p, overlayTag)
+		}
+		peers = append(slices.Clip(peers), edges...)
 	}
 	o.protected[epoch] = peers
 	for old, ps := range o.protected {

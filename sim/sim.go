@@ -116,13 +116,23 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	}
 	mn := mocknet.New()
 	defer mn.Close()
+	defer func() {
+		// A node closes its host; this closes those of nodes that never ran.
+		for _, m := range members {
+			if m.host != nil {
+				_ = m.host.Close()
+			}
+		}
+	}()
 	for _, m := range members {
 		addr := ma.StringCast(fmt.Sprintf("/ip4/100.%d.%d.%d/tcp/4001", 64+m.index>>16, (m.index>>8)&0xff, m.index&0xff))
 		h, err := mn.AddPeer(m.key, addr)
 		if err != nil {
 			return nil, fmt.Errorf("sim: add host %d: %w", m.index, err)
 		}
-		m.host = h
+		if m.host, err = node.Managed(h, config.Default(m.role).ConnMgr); err != nil {
+			return nil, fmt.Errorf("sim: host %d: %w", m.index, err)
+		}
 		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))
 	}
 	for i, a := range members {
