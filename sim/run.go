@@ -163,7 +163,7 @@ func (r *runner) unlink(m *member) {
 // relink puts m back on the network.
 func (r *runner) relink(m *member) {
 	for _, o := range r.members {
-		if o == m {
+		if o == m || !reachable(m, o) {
 			continue
 		}
 		if err := linkPair(r.mn, m, o); err != nil {
