@@ -35,7 +35,6 @@ type runner struct {
 	firstRound uint64
 	from       *atomic.Uint64 // firstRound, for the strategies
 	lastEpoch  uint64
-	away       map[int]bool // offline edges now away, by index
 	// doubled are the receipts an equivocator has signed twice, and
 	// firstDouble the round of its first.
 	doubled     map[cid.Cid]bool
@@ -59,7 +58,6 @@ func (r *runner) settleRounds() uint64 {
 
 func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.params = challenge.Params{EpochRounds: r.nw.EpochRounds}
-	r.away = map[int]bool{}
 	r.doubled, r.firstDouble = map[cid.Cid]bool{}, map[int]uint64{}
 	r.shunned = map[int]uint64{}
 	for _, m := range r.members {
@@ -79,7 +77,11 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.firstRound = r.params.FirstRound(r.firstEpoch)
 			r.lastEpoch = r.firstEpoch + uint64(r.s.Epochs) - 1
 			r.from.Store(r.firstRound)
+			r.follow()
 		}
+		// An offline edge away in this round refuses its challenges
+		// whenever they come; cutting its links now changes only why.
+		r.leave()
 		r.report(b.Round)
 		r.forge(ctx, b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
@@ -102,7 +104,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		r.equivocate(b.Round)
 		r.noteShunned(b.Round)
-		r.churn(b.Round + 1)
+		r.comeBack(b.Round + 1)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sim: stopped: %w", context.Cause(ctx))
@@ -128,23 +130,38 @@ func (r *runner) report(round uint64) {
 	}
 }
 
-// churn takes offline edges away or brings them back for round: each is
-// away in a round with its strategy's share as chance, drawn from the
-// seed, during the scenario's epochs.
-func (r *runner) churn(round uint64) {
+// awayIn reports whether offline edge m is away in round: with its
+// strategy's share as chance, drawn from the seed, during the scenario's
+// epochs.
+func (r *runner) awayIn(m *member, round uint64) bool {
+	rng := rand.New(rand.NewPCG(r.s.Seed^uint64(m.index), round))
+	return r.inScenario(round) && rng.Float64() < m.strategy.Share
+}
+
+// follow hands each offline edge its rounds away, once they are known.
+func (r *runner) follow() {
 	for _, m := range r.members {
-		if m.strategy.Name != "offline" {
-			continue
+		if m.presence != nil {
+			m.presence.follow(func(round uint64) bool { return r.awayIn(m, round) }, func() { r.unlink(m) })
 		}
-		rng := rand.New(rand.NewPCG(r.s.Seed^uint64(m.index), round))
-		away := r.inScenario(round) && rng.Float64() < m.strategy.Share
-		if away == r.away[m.index] {
-			continue
+	}
+}
+
+// leave cuts the links of the offline edges away in the round begun,
+// those answering nothing; the others lose theirs when their answers end.
+func (r *runner) leave() {
+	for _, m := range r.members {
+		if m.presence != nil {
+			m.presence.leaveIfIdle()
 		}
-		r.away[m.index] = away
-		if away {
-			m.presence.goAway(func() { r.unlink(m) })
-		} else {
+	}
+}
+
+// comeBack restores, before round, the links of the offline edges
+// present in it.
+func (r *runner) comeBack(round uint64) {
+	for _, m := range r.members {
+		if m.presence != nil && !r.awayIn(m, round) {
 			m.presence.comeBack(func() { r.relink(m) })
 		}
 	}

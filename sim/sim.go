@@ -328,7 +328,7 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 		case "replayer":
 			opts = append(opts, node.WithResponderWrapper(replaying(from)))
 		case "offline":
-			m.presence = &presence{}
+			m.presence = &presence{info: nw.Beacon}
 			opts = append(opts, node.WithResponderWrapper(m.presence.wrap))
 		}
 		if m.strategy.Name == "lazy-storage" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/proofs"
 )
@@ -208,46 +209,59 @@ func (r *recording) Write(p []byte) (int, error) {
 	return r.Stream.Write(p)
 }
 
-// presence takes an offline edge away and brings it back. Away, it
-// refuses new challenges at once, and its links are cut when the answers
-// it was giving are done: cut in the middle of one, an answer would pass
-// or time out by how the goroutines were scheduled, and a run would not
-// repeat.
+// presence takes an offline edge away and brings it back, by rounds: in
+// a round it is away in, it refuses every challenge that reaches it, and
+// its links are cut once the answers it began before are done; they are
+// back before the first round it is present in. Whether a challenge is
+// answered so depends on the round it arrives in, not on the instant it
+// arrives at against the runner's: a challenge that waited for a keeper's
+// slot, held by a probe whose length varies a little between runs, would
+// otherwise be answered in one run and not the next.
 type presence struct {
+	info beacon.Info
+
 	mu      sync.Mutex
-	away    bool
-	cut     bool // its links are cut
-	serving int  // answers in progress
-	leave   func()
+	awayIn  func(round uint64) bool // nil until the runner knows the rounds
+	cut     bool                    // its links are cut
+	serving int                     // answers in progress
+	leave   func()                  // cuts its links
 }
 
-// goAway refuses challenges from now on and has leave cut the links once
-// no answer is in progress.
-func (p *presence) goAway(leave func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.away, p.leave = true, leave
-	p.leaveIfIdle()
+// awayNow reports whether the current round is one the edge is away in.
+func (p *presence) awayNow() bool {
+	return p.awayIn != nil && p.awayIn(p.info.RoundAt(time.Now()))
 }
 
-// comeBack answers challenges again, having relink restore the links if
-// they were cut.
-func (p *presence) comeBack(relink func()) {
+// follow sets the rounds the edge is away in, and how its links are cut.
+func (p *presence) follow(awayIn func(round uint64) bool, leave func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.away = false
-	if p.cut {
-		p.cut = false
-		relink()
+	p.awayIn, p.leave = awayIn, leave
+}
+
+// leaveIfIdle cuts the links of an edge away in this round that answers
+// nothing. The links change under the lock, so a return waits for them.
+func (p *presence) leaveIfIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leaveIfIdleLocked()
+}
+
+func (p *presence) leaveIfIdleLocked() {
+	if !p.cut && p.serving == 0 && p.awayNow() {
+		p.cut = true
+		p.leave()
 	}
 }
 
-// leaveIfIdle cuts the links of an edge that is away and answers nothing.
-// The links change under the lock, so that a return waits for them.
-func (p *presence) leaveIfIdle() {
-	if p.away && !p.cut && p.serving == 0 {
-		p.cut = true
-		p.leave()
+// comeBack restores the links, if they are cut, with relink: the runner
+// calls it before a round the edge is present in.
+func (p *presence) comeBack(relink func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		p.cut = false
+		relink()
 	}
 }
 
@@ -255,7 +269,7 @@ func (p *presence) wrap(r proofs.Responder) proofs.Responder {
 	return &presentResponder{Responder: r, p: p}
 }
 
-// presentResponder answers only while its edge is present.
+// presentResponder answers only in the rounds its edge is present in.
 type presentResponder struct {
 	proofs.Responder
 	p *presence
@@ -263,7 +277,7 @@ type presentResponder struct {
 
 func (r *presentResponder) Serve(ctx context.Context, c proofs.Challenge, s network.Stream) {
 	r.p.mu.Lock()
-	if r.p.away {
+	if r.p.awayNow() {
 		r.p.mu.Unlock()
 		_ = s.Reset()
 		return
@@ -273,7 +287,7 @@ func (r *presentResponder) Serve(ctx context.Context, c proofs.Challenge, s netw
 	defer func() {
 		r.p.mu.Lock()
 		r.p.serving--
-		r.p.leaveIfIdle()
+		r.p.leaveIfIdleLocked()
 		r.p.mu.Unlock()
 	}()
 	r.Responder.Serve(ctx, c, s)

@@ -3,9 +3,12 @@ package sim
 import (
 	"context"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/proofs"
 )
 
@@ -28,75 +31,62 @@ type resetStream struct {
 
 func (s *resetStream) Reset() error { s.reset = true; return nil }
 
-// TestPresence: an offline edge that goes away refuses new challenges at
-// once but finishes the answer in progress before its links are cut, so
-// that the cut never lands inside an answer; back before the cut, its
-// links were never cut.
+// TestPresence: an offline edge answers by the round a challenge reaches
+// it in: every challenge in a round it is present in, even at the round's
+// very end, and none in a round it is away in. Its links are cut only
+// when the answer it began before is done, never in the middle of one,
+// and are back for the next round it is present in.
 func TestPresence(t *testing.T) {
-	var p presence
-	inner := blockingResponder{started: make(chan struct{}), release: make(chan struct{})}
-	r := p.wrap(inner)
-	cuts, relinks := 0, 0
-	leave := func() { cuts++ }
-	relink := func() { relinks++ }
+	synctest.Test(t, func(t *testing.T) {
+		info := beacon.Info{Period: time.Second, GenesisTime: time.Now().Unix()}
+		p := &presence{info: info}
+		inner := blockingResponder{started: make(chan struct{}), release: make(chan struct{})}
+		r := p.wrap(inner)
+		cuts, relinks := 0, 0
+		p.follow(func(round uint64) bool { return round == 2 || round == 3 }, func() { cuts++ })
+		serve := func() *resetStream {
+			s := &resetStream{}
+			r.Serve(context.Background(), proofs.Challenge{}, s)
+			return s
+		}
 
-	done := make(chan struct{})
-	go func() {
-		r.Serve(context.Background(), proofs.Challenge{}, &resetStream{})
-		close(done)
-	}()
-	<-inner.started
-	p.goAway(leave)
-	p.mu.Lock()
-	if cuts != 0 {
-		t.Fatal("the links were cut in the middle of an answer")
-	}
-	p.mu.Unlock()
+		// Round 1, present: an answer begun at its very end runs on into
+		// round 2, in which the edge is away.
+		time.Sleep(time.Second - time.Millisecond)
+		done := make(chan *resetStream)
+		go func() { done <- serve() }()
+		<-inner.started
+		time.Sleep(10 * time.Millisecond)
+		if got := info.RoundAt(time.Now()); got != 2 {
+			t.Fatalf("round %d, want 2", got)
+		}
+		p.leaveIfIdle()
+		if cuts != 0 {
+			t.Fatal("the links were cut in the middle of an answer")
+		}
+		if s := serve(); !s.reset {
+			t.Fatal("an edge away in round 2 answered a challenge")
+		}
+		close(inner.release)
+		if s := <-done; s.reset {
+			t.Fatal("the answer begun in round 1 was refused")
+		}
+		if cuts != 1 {
+			t.Fatalf("links cut %d times once the answer was done, want 1", cuts)
+		}
 
-	refused := &resetStream{}
-	r.Serve(context.Background(), proofs.Challenge{}, refused)
-	if !refused.reset {
-		t.Fatal("an edge that is away answered a new challenge")
-	}
-
-	close(inner.release)
-	<-done
-	p.mu.Lock()
-	if cuts != 1 {
-		t.Fatalf("links cut %d times once the answer was done, want 1", cuts)
-	}
-	p.mu.Unlock()
-	p.comeBack(relink)
-	if relinks != 1 {
-		t.Fatalf("links restored %d times on return, want 1", relinks)
-	}
-
-	// Away and back with no answer in progress: cut at once, restored.
-	p.goAway(leave)
-	p.comeBack(relink)
-	if cuts != 2 || relinks != 2 {
-		t.Fatalf("cuts %d relinks %d, want 2 and 2", cuts, relinks)
-	}
-}
-
-// TestPresenceBackBeforeTheCut: an edge back before its answer in progress
-// ended never loses its links.
-func TestPresenceBackBeforeTheCut(t *testing.T) {
-	var p presence
-	inner := blockingResponder{started: make(chan struct{}), release: make(chan struct{})}
-	r := p.wrap(inner)
-	cuts, relinks := 0, 0
-	done := make(chan struct{})
-	go func() {
-		r.Serve(context.Background(), proofs.Challenge{}, &resetStream{})
-		close(done)
-	}()
-	<-inner.started
-	p.goAway(func() { cuts++ })
-	p.comeBack(func() { relinks++ })
-	close(inner.release)
-	<-done
-	if cuts != 0 || relinks != 0 {
-		t.Fatalf("cuts %d relinks %d, want none", cuts, relinks)
-	}
+		// Back before round 4, and answering in it.
+		time.Sleep(2 * time.Second)
+		p.comeBack(func() { relinks++ })
+		if relinks != 1 {
+			t.Fatalf("links restored %d times, want 1", relinks)
+		}
+		inner.release = make(chan struct{})
+		close(inner.release)
+		r = p.wrap(inner)
+		go func() { <-inner.started }()
+		if s := serve(); s.reset {
+			t.Fatalf("an edge present in round %d refused a challenge", info.RoundAt(time.Now()))
+		}
+	})
 }
