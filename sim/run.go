@@ -152,7 +152,7 @@ func (r *runner) follow() {
 func (r *runner) leave() {
 	for _, m := range r.members {
 		if m.presence != nil {
-			m.presence.leaveIfIdle()
+			m.presence.roundBegun()
 		}
 	}
 }

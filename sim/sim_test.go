@@ -200,13 +200,17 @@ func classOf(rep *Report, strategy string) ClassReport {
 // cheaters, the pieces, who is offline when, the keepers' checks, the
 // forger's key), and the runner acts between the nodes' instants.
 //
-// Byte identity is not reached yet: one pair of runs in about 28 still
+// Byte identity is not reached yet: about one pair of runs in 20 still
 // pays an honest keeper for other receipts (560 or 569), where one in
 // seven did before offline edges answered by the round a challenge
-// reaches them in; and a bandwidth probe's measured rate, which a failing
-// receipt's reason quotes, can differ by a tenth of a Mbit/s, since
-// mocknet paces the streams sharing a link in the order goroutines write
-// to them. So different verdicts fail the test, and a report that
+// reaches them in. A keeper's challenge that waits for one of its slots,
+// held by bandwidth probes, starts when a probe ends, about a round
+// boundary, and a probe's length varies a little between runs (mocknet
+// paces the streams sharing a link in the order goroutines write to
+// them): so it reaches an offline edge in the round it is present in or
+// in the next, where it is away. A measured rate, which a failing
+// receipt's reason quotes, can differ by a tenth of a Mbit/s for the
+// same reason. So different verdicts fail the test, and a report that
 // differs only otherwise skips it, naming the first line that differs.
 func TestSameSeedSameReport(t *testing.T) {
 	s := Default()

@@ -211,8 +211,9 @@ func (r *recording) Write(p []byte) (int, error) {
 
 // presence takes an offline edge away and brings it back, by rounds: in
 // a round it is away in, it refuses every challenge that reaches it, and
-// its links are cut once the answers it began before are done; they are
-// back before the first round it is present in. Whether a challenge is
+// its links are cut once the answers it began before are done, unless it
+// is back by then; they are back before the first round it is present
+// in. Whether a challenge is
 // answered so depends on the round it arrives in, not on the instant it
 // arrives at against the runner's: a challenge that waited for a keeper's
 // slot, held by a probe whose length varies a little between runs, would
@@ -223,6 +224,7 @@ type presence struct {
 	mu      sync.Mutex
 	awayIn  func(round uint64) bool // nil until the runner knows the rounds
 	cut     bool                    // its links are cut
+	back    bool                    // present from the next round: keep the links
 	serving int                     // answers in progress
 	leave   func()                  // cuts its links
 }
@@ -239,26 +241,32 @@ func (p *presence) follow(awayIn func(round uint64) bool, leave func()) {
 	p.awayIn, p.leave = awayIn, leave
 }
 
-// leaveIfIdle cuts the links of an edge away in this round that answers
-// nothing. The links change under the lock, so a return waits for them.
-func (p *presence) leaveIfIdle() {
+// roundBegun cuts the links of an edge away in the round begun that
+// answers nothing: the runner calls it at each round's start. The links
+// change under the lock, so a return waits for them.
+func (p *presence) roundBegun() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.awayNow() {
+		p.back = false
+	}
 	p.leaveIfIdleLocked()
 }
 
 func (p *presence) leaveIfIdleLocked() {
-	if !p.cut && p.serving == 0 && p.awayNow() {
+	if !p.cut && !p.back && p.serving == 0 && p.awayNow() {
 		p.cut = true
 		p.leave()
 	}
 }
 
-// comeBack restores the links, if they are cut, with relink: the runner
-// calls it before a round the edge is present in.
+// comeBack restores the links, if they are cut, with relink, and keeps
+// them from an answer that ends before the round: the runner calls it
+// before a round the edge is present in.
 func (p *presence) comeBack(relink func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.back = true
 	if p.cut {
 		p.cut = false
 		relink()

@@ -60,7 +60,7 @@ func TestPresence(t *testing.T) {
 		if got := info.RoundAt(time.Now()); got != 2 {
 			t.Fatalf("round %d, want 2", got)
 		}
-		p.leaveIfIdle()
+		p.roundBegun()
 		if cuts != 0 {
 			t.Fatal("the links were cut in the middle of an answer")
 		}
@@ -87,6 +87,37 @@ func TestPresence(t *testing.T) {
 		go func() { <-inner.started }()
 		if s := serve(); s.reset {
 			t.Fatalf("an edge present in round %d refused a challenge", info.RoundAt(time.Now()))
+		}
+	})
+}
+
+// TestPresenceBackBeforeTheAnswerEnds: an edge away for one round, whose
+// answer begun before it runs past the runner's call to bring it back,
+// keeps its links: cut then, they would be missing in the round it is
+// present in.
+func TestPresenceBackBeforeTheAnswerEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		info := beacon.Info{Period: time.Second, GenesisTime: time.Now().Unix()}
+		p := &presence{info: info}
+		inner := blockingResponder{started: make(chan struct{}), release: make(chan struct{})}
+		r := p.wrap(inner)
+		cuts := 0
+		p.follow(func(round uint64) bool { return round == 2 }, func() { cuts++ })
+		done := make(chan struct{})
+		go func() {
+			r.Serve(context.Background(), proofs.Challenge{}, &resetStream{})
+			close(done)
+		}()
+		<-inner.started
+		time.Sleep(time.Second) // round 2 begins: away
+		p.roundBegun()
+		time.Sleep(750 * time.Millisecond)
+		p.comeBack(func() { t.Error("links restored that were never cut") })
+		time.Sleep(100 * time.Millisecond)
+		close(inner.release)
+		<-done
+		if cuts != 0 {
+			t.Fatalf("links cut %d times after the edge was brought back for round 3", cuts)
 		}
 	})
 }
