@@ -170,7 +170,7 @@ func (r *runner) comeBack(round uint64) {
 // unlink takes m off the network: no link, no connection.
 func (r *runner) unlink(m *member) {
 	for _, o := range r.members {
-		if o != m {
+		if o != m && reachable(m, o) {
 			_ = r.mn.UnlinkPeers(m.id, o.id)
 			_ = r.mn.DisconnectPeers(m.id, o.id)
 		}
