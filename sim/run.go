@@ -79,9 +79,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.from.Store(r.firstRound)
 			r.follow()
 		}
-		// An offline edge away in this round refuses its challenges
-		// whenever they come; cutting its links now changes only why.
-		r.leave()
 		r.report(b.Round)
 		r.forge(ctx, b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
@@ -104,7 +101,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		r.equivocate(b.Round)
 		r.noteShunned(b.Round)
-		r.comeBack(b.Round + 1)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sim: stopped: %w", context.Cause(ctx))
@@ -142,49 +138,7 @@ func (r *runner) awayIn(m *member, round uint64) bool {
 func (r *runner) follow() {
 	for _, m := range r.members {
 		if m.presence != nil {
-			m.presence.follow(func(round uint64) bool { return r.awayIn(m, round) }, func() { r.unlink(m) })
-		}
-	}
-}
-
-// leave cuts the links of the offline edges away in the round begun,
-// those answering nothing; the others lose theirs when their answers end.
-func (r *runner) leave() {
-	for _, m := range r.members {
-		if m.presence != nil {
-			m.presence.roundBegun()
-		}
-	}
-}
-
-// comeBack restores, before round, the links of the offline edges
-// present in it.
-func (r *runner) comeBack(round uint64) {
-	for _, m := range r.members {
-		if m.presence != nil && !r.awayIn(m, round) {
-			m.presence.comeBack(func() { r.relink(m) })
-		}
-	}
-}
-
-// unlink takes m off the network: no link, no connection.
-func (r *runner) unlink(m *member) {
-	for _, o := range r.members {
-		if o != m && reachable(m, o) {
-			_ = r.mn.UnlinkPeers(m.id, o.id)
-			_ = r.mn.DisconnectPeers(m.id, o.id)
-		}
-	}
-}
-
-// relink puts m back on the network.
-func (r *runner) relink(m *member) {
-	for _, o := range r.members {
-		if o == m || !reachable(m, o) {
-			continue
-		}
-		if err := linkPair(r.mn, m, o); err != nil {
-			r.log.Warn("relink an offline edge", "edge", m.index, "err", err)
+			m.presence.follow(func(round uint64) bool { return r.awayIn(m, round) })
 		}
 	}
 }

@@ -65,7 +65,7 @@ type member struct {
 	// rate (bytes a second, 0 unlimited) and latency of its access link
 	rate    float64
 	latency time.Duration
-	// presence takes an offline edge away and brings it back.
+	// presence keeps an offline edge away for a share of rounds.
 	presence *presence
 }
 
@@ -328,7 +328,7 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 		case "replayer":
 			opts = append(opts, node.WithResponderWrapper(replaying(from)))
 		case "offline":
-			m.presence = &presence{info: nw.Beacon}
+			m.presence = &presence{}
 			opts = append(opts, node.WithResponderWrapper(m.presence.wrap))
 		}
 		if m.strategy.Name == "lazy-storage" {

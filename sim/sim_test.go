@@ -194,24 +194,12 @@ func classOf(rep *Report, strategy string) ClassReport {
 }
 
 // TestSameSeedSameReport: two runs of the built-in scenario in virtual
-// time reach the same verdicts (every node detected or not alike, in
-// every class the same counts), and should write byte-identical
-// report.json files. Every choice a run makes derives from the seed (the
-// cheaters, the pieces, who is offline when, the keepers' checks, the
-// forger's key), and the runner acts between the nodes' instants.
-//
-// Byte identity is not reached yet: about one pair of runs in 20 still
-// pays an honest keeper for other receipts (560 or 569), where one in
-// seven did before offline edges answered by the round a challenge
-// reaches them in. A keeper's challenge that waits for one of its slots,
-// held by bandwidth probes, starts when a probe ends, about a round
-// boundary, and a probe's length varies a little between runs (mocknet
-// paces the streams sharing a link in the order goroutines write to
-// them): so it reaches an offline edge in the round it is present in or
-// in the next, where it is away. A measured rate, which a failing
-// receipt's reason quotes, can differ by a tenth of a Mbit/s for the
-// same reason. So different verdicts fail the test, and a report that
-// differs only otherwise skips it, naming the first line that differs.
+// time write byte-identical report.json files. Every choice a run makes
+// derives from the seed (the cheaters, the pieces, who is offline when,
+// the keepers' checks, the forger's key), the runner acts between the
+// nodes' instants, and an offline edge answers an attempt by the round
+// the schedule gives it, not by the instant it arrives at. Where the
+// reports differ, the test names the verdicts first, as they matter most.
 func TestSameSeedSameReport(t *testing.T) {
 	s := Default()
 	run := func() (*Report, []byte) {
@@ -256,9 +244,9 @@ func TestSameSeedSameReport(t *testing.T) {
 		a, b := strings.Split(string(firstJSON), "\n"), strings.Split(string(secondJSON), "\n")
 		for i := range min(len(a), len(b)) {
 			if a[i] != b[i] {
-				t.Skipf("same verdicts, but report.json is not byte-identical yet (a known race, see the comment above): line %d is\n%s\nthen\n%s", i+1, a[i], b[i])
+				t.Fatalf("same seed, same verdicts, but report.json differs: line %d is\n%s\nthen\n%s", i+1, a[i], b[i])
 			}
 		}
-		t.Skipf("same verdicts, but report.json is not byte-identical yet (a known race, see the comment above): %d lines, then %d", len(a), len(b))
+		t.Fatalf("same seed, same verdicts, but report.json differs: %d lines, then %d", len(a), len(b))
 	}
 }

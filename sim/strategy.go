@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
-	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/compute"
 	"github.com/aropeer/aropeer/proofs"
 )
@@ -37,7 +36,7 @@ type strategyInfo struct {
 // node code; what makes it cheat is a config, its data or an executor,
 // never a change to the protocol code it runs.
 var strategies = map[string]strategyInfo{
-	// offline: away (unlinked from every peer) for a share of rounds.
+	// offline: away (refuses every challenge) for a share of rounds.
 	"offline": {usesShare: true, caughtBy: string(proofs.KindLiveness)},
 	// lazy-storage: keeps only a share of its piece's bytes.
 	"lazy-storage": {usesShare: true, needs: "storage", caughtBy: string(proofs.KindStorage)},
@@ -209,94 +208,43 @@ func (r *recording) Write(p []byte) (int, error) {
 	return r.Stream.Write(p)
 }
 
-// presence takes an offline edge away and brings it back, by rounds: in
-// a round it is away in, it refuses every challenge that reaches it, and
-// its links are cut once the answers it began before are done, unless it
-// is back by then; they are back before the first round it is present
-// in. Whether a challenge is
-// answered so depends on the round it arrives in, not on the instant it
-// arrives at against the runner's: a challenge that waited for a keeper's
-// slot, held by a probe whose length varies a little between runs, would
-// otherwise be answered in one run and not the next.
+// presence keeps an offline edge away for a share of rounds: it refuses
+// every attempt the schedule gives to a round it is away in, attempt k of
+// a challenge of round r being due in round r+k. An attempt is judged by
+// that round, not by the one it reaches the edge in: a keeper's attempt
+// that waited for a slot behind a probe reaches the edge a little later
+// in one run than in the next, and would be answered in one and not the
+// other. For the same reason its links stay up: cut and restored at
+// instants the nodes race, they made runs differ, and a refused attempt
+// is what a keeper sees of an edge that is away either way.
 type presence struct {
-	info beacon.Info
-
-	mu      sync.Mutex
-	awayIn  func(round uint64) bool // nil until the runner knows the rounds
-	cut     bool                    // its links are cut
-	back    bool                    // present from the next round: keep the links
-	serving int                     // answers in progress
-	leave   func()                  // cuts its links
+	awayIn atomic.Pointer[func(round uint64) bool] // nil until the runner knows the rounds
 }
 
-// awayNow reports whether the current round is one the edge is away in.
-func (p *presence) awayNow() bool {
-	return p.awayIn != nil && p.awayIn(p.info.RoundAt(time.Now()))
-}
+// follow sets the rounds the edge is away in.
+func (p *presence) follow(awayIn func(round uint64) bool) { p.awayIn.Store(&awayIn) }
 
-// follow sets the rounds the edge is away in, and how its links are cut.
-func (p *presence) follow(awayIn func(round uint64) bool, leave func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.awayIn, p.leave = awayIn, leave
-}
-
-// roundBegun cuts the links of an edge away in the round begun that
-// answers nothing: the runner calls it at each round's start. The links
-// change under the lock, so a return waits for them.
-func (p *presence) roundBegun() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.awayNow() {
-		p.back = false
-	}
-	p.leaveIfIdleLocked()
-}
-
-func (p *presence) leaveIfIdleLocked() {
-	if !p.cut && !p.back && p.serving == 0 && p.awayNow() {
-		p.cut = true
-		p.leave()
-	}
-}
-
-// comeBack restores the links, if they are cut, with relink, and keeps
-// them from an answer that ends before the round: the runner calls it
-// before a round the edge is present in.
-func (p *presence) comeBack(relink func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.back = true
-	if p.cut {
-		p.cut = false
-		relink()
-	}
+// away reports whether the edge is away for attempt c.
+func (p *presence) away(c proofs.Challenge) bool {
+	awayIn := p.awayIn.Load()
+	return awayIn != nil && (*awayIn)(c.Round+uint64(c.Attempt))
 }
 
 func (p *presence) wrap(r proofs.Responder) proofs.Responder {
 	return &presentResponder{Responder: r, p: p}
 }
 
-// presentResponder answers only in the rounds its edge is present in.
+// presentResponder answers only the attempts due in rounds its edge is
+// present in.
 type presentResponder struct {
 	proofs.Responder
 	p *presence
 }
 
 func (r *presentResponder) Serve(ctx context.Context, c proofs.Challenge, s network.Stream) {
-	r.p.mu.Lock()
-	if r.p.awayNow() {
-		r.p.mu.Unlock()
+	if r.p.away(c) {
 		_ = s.Reset()
 		return
 	}
-	r.p.serving++
-	r.p.mu.Unlock()
-	defer func() {
-		r.p.mu.Lock()
-		r.p.serving--
-		r.p.leaveIfIdleLocked()
-		r.p.mu.Unlock()
-	}()
 	r.Responder.Serve(ctx, c, s)
 }
