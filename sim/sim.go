@@ -278,7 +278,22 @@ func (s Scenario) offers(m *member, edgeIndex int) []string {
 
 // start prepares m's data directory and config and runs its node until
 // ctx ends.
-func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, from *atomic.Uint64, log *slog.Logger) error {
+func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, from *atomic.Uint64, log *slog.Logger) (err error) {
+	// Its store is in memory: a thousand nodes' commits would otherwise
+	// wait on the disk, and a run keeps nothing of them. Its cache holds
+	// a keeper's epoch of receipts, which settlement reads over and over;
+	// an edge's store is smaller. Its node's goroutine closes it once
+	// the node has stopped.
+	db, err := store.Open(config.Datadir(m.dir).StorePath(), store.InMemory(), store.WithCacheSize(8<<20), store.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("sim: node %d: %w", m.index, err)
+	}
+	running := false
+	defer func() {
+		if !running {
+			_ = db.Close()
+		}
+	}()
 	boot := members[0]
 	cfg := config.Default(m.role)
 	cfg.Listen = []string{m.host.Addrs()[0].String()}
@@ -336,7 +351,7 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 			opts = append(opts, node.WithHiddenFaults())
 		}
 		if slices.Contains(cfg.Offers, "storage") {
-			if err := s.givePiece(m); err != nil {
+			if err := s.givePiece(m, db); err != nil {
 				return err
 			}
 		}
@@ -347,6 +362,7 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 	opts = append(opts,
 		node.WithHost(m.host),
 		node.WithDataDir(m.dir),
+		node.WithStore(db),
 		node.WithoutAPI(),
 		node.WithTrustedNets(simNet),
 		node.WithNetwork(nw),
@@ -358,10 +374,13 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 	}
 	m.node = n
 	done := make(chan error, 1)
+	running = true
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		done <- n.Run(ctx)
+		err := n.Run(ctx)
+		_ = db.Close()
+		done <- err
 	}()
 	select {
 	case <-n.Ready():
@@ -382,15 +401,10 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 	return nil
 }
 
-// givePiece stores a random piece in m's data directory before its node
-// starts, damaged as its strategy says.
-func (s Scenario) givePiece(m *member) error {
+// givePiece stores a random piece in m's data directory and store before
+// its node starts, damaged as its strategy says.
+func (s Scenario) givePiece(m *member, db *store.DB) error {
 	cfgDir := config.Datadir(m.dir)
-	db, err := store.Open(cfgDir.StorePath())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	ps, err := pieces.Open(db, cfgDir.PiecesPath(), pieces.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err

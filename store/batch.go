@@ -77,6 +77,9 @@ func (b *Batch) commit(opts *pebble.WriteOptions) error {
 		return err
 	}
 	defer done()
+	if b.w.db.inMemory {
+		opts = pebble.NoSync // no disk, and no log to sync
+	}
 	err = b.w.pb.Commit(opts)
 	if cerr := b.w.pb.Close(); err == nil {
 		err = cerr

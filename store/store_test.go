@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -265,6 +268,35 @@ func TestReopen(t *testing.T) {
 	db = open(t, dir) // the lock was released
 	if got, err := db.Namespace("n").Get([]byte("k")); err != nil || string(got) != "v" {
 		t.Fatalf("after reopen: Get = %q, %v; want %q", got, err, "v")
+	}
+}
+
+// TestInMemory: a store in memory keeps what is committed to it while it
+// is open, writes nothing to its directory, and two of them at one path
+// are two stores.
+func TestInMemory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	db, err := store.Open(dir, store.InMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := db.Namespace("n").Batch()
+	b.Set([]byte("k"), []byte("v"))
+	commit(t, b)
+	if got, err := db.Namespace("n").Get([]byte("k")); err != nil || string(got) != "v" {
+		t.Fatalf("Get = %q, %v; want %q", got, err, "v")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the store in memory touched its directory on disk: %v", err)
+	}
+	other, err := store.Open(dir, store.InMemory())
+	if err != nil {
+		t.Fatalf("a second store in memory at the same path: %v", err)
+	}
+	defer other.Close()
+	if _, err := other.Namespace("n").Get([]byte("k")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a second store in memory sees the first's key: %v", err)
 	}
 }
 
