@@ -1,11 +1,11 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -57,7 +57,7 @@ func (n *Node) storageOffer() (proofs.Offer, bool, error) {
 		piece.FaultRound, piece.Faulty = faultOf(n.db, p.CID)
 		o.Pieces = append(o.Pieces, piece)
 	}
-	slices.SortFunc(o.Pieces, func(a, b proofs.Piece) int { return bytes.Compare(a.CID.Bytes(), b.CID.Bytes()) })
+	slices.SortFunc(o.Pieces, func(a, b proofs.Piece) int { return strings.Compare(a.CID.KeyString(), b.CID.KeyString()) })
 	return o, true, nil
 }
 

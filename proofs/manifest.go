@@ -1,7 +1,6 @@
 package proofs
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
@@ -9,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -149,7 +149,7 @@ func (m Manifest) Offer(k Kind) (Offer, bool) {
 func (m *Manifest) Normalize() {
 	slices.SortFunc(m.Offers, func(a, b Offer) int { return cmp.Compare(a.Kind, b.Kind) })
 	for _, o := range m.Offers {
-		slices.SortFunc(o.Pieces, func(a, b Piece) int { return bytes.Compare(a.CID.Bytes(), b.CID.Bytes()) })
+		slices.SortFunc(o.Pieces, func(a, b Piece) int { return strings.Compare(a.CID.KeyString(), b.CID.KeyString()) })
 	}
 }
 
@@ -245,7 +245,7 @@ func checkPieces(pieces []Piece) error {
 		if p.Size < MinPieceSize || p.Size > MaxPieceSize || bits.OnesCount64(p.Size) != 1 {
 			return fmt.Errorf("piece %s: padded size %d: want a power of two from %d to %d", p.CID, p.Size, MinPieceSize, MaxPieceSize)
 		}
-		if i > 0 && bytes.Compare(pieces[i-1].CID.Bytes(), p.CID.Bytes()) >= 0 {
+		if i > 0 && strings.Compare(pieces[i-1].CID.KeyString(), p.CID.KeyString()) >= 0 {
 			return fmt.Errorf("piece %s: pieces must be sorted by CID bytes, each once", p.CID)
 		}
 		if p.FaultRound != 0 && !p.Faulty {

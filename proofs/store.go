@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -362,7 +363,7 @@ func (s *ReceiptStore) CIDs(epoch uint64) ([]cid.Cid, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proofs: receipts of epoch %d: %w", epoch, err)
 	}
-	slices.SortFunc(ids, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	slices.SortFunc(ids, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
 	return ids, nil
 }
 
