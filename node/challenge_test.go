@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
@@ -189,6 +190,55 @@ func TestChallengesFollowTheSchedule(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEdgeLeavesOtherKeepers: an edge connected to every keeper, as a
+// DHT put leaves it, closes its connections to the keepers outside its
+// committees of the epoch and the one before, and keeps those to its
+// committee.
+func TestEdgeLeavesOtherKeepers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nw := shortEpochs(t)
+	nw.CommitteeSize = 2
+	tn := startNetwork(t, ctx, 5, 1, challengeNet(nw, keepersOf(5))...)
+	edge := tn.edges[0]
+	params, err := challengeParamsOf(nw, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := tn.bootstrap.Beacon()
+	waitRound(t, ctx, edge, params.FirstRound(params.EpochOf(src.Info().RoundAt(time.Now()))+2)+1)
+	for _, k := range tn.keepers {
+		if err := edge.Host().Connect(ctx, peer.AddrInfo{ID: k.Host().ID(), Addrs: k.Host().Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committee := func(epoch uint64) []peer.ID {
+		first, err := src.Get(ctx, params.FirstRound(epoch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return challenge.NewCommittees(first, epoch, []peer.ID{edge.Host().ID()}, params).Of(edge.Host().ID())
+	}
+	var connected []peer.ID
+	eventually(t, time.Minute, "the edge is connected to its committees' keepers only", func() bool {
+		epoch := params.EpochOf(src.Info().RoundAt(time.Now()))
+		now, before := committee(epoch), committee(epoch-1)
+		connected = connected[:0]
+		for _, k := range tn.keepers {
+			id := k.Host().ID()
+			in := edge.Host().Network().Connectedness(id) == network.Connected
+			if in {
+				connected = append(connected, id)
+			}
+			if in != slices.Contains(now, id) && !slices.Contains(before, id) {
+				return false
+			}
+		}
+		return params.EpochOf(src.Info().RoundAt(time.Now())) == epoch
+	})
+	t.Logf("connected to %d of %d keepers", len(connected), len(tn.keepers))
 }
 
 // challengeParamsOf is the engine's view of the test network.
@@ -427,6 +477,58 @@ func TestForgedChallenges(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// TestManifestRecordFollowsTheManifest: an edge whose manifest changes
+// stores the new one in the DHT on its records' next turn (30 s), not at
+// the next republish of an unchanged record an hour on: the keeper reads
+// the piece the edge added.
+func TestManifestRecordFollowsTheManifest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	offerStorage := func(_ int, _ []peer.ID, cfg *config.Config, _ *[]node.Option) {
+		if cfg.HasRole(config.RoleEdge) {
+			cfg.Offers = []string{"storage"}
+		}
+	}
+	tn := startNetwork(t, ctx, 1, 1, challengeNet(shortEpochs(t), keepersOf(1), offerStorage)...)
+	keeper, edge := tn.keepers[0], tn.edges[0]
+	record := func() (proofs.Manifest, bool) {
+		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer gcancel()
+		env, err := keeper.DHT().GetValue(gctx, node.ManifestKey(edge.Host().ID()))
+		if err != nil {
+			return proofs.Manifest{}, false
+		}
+		m, _, err := proofs.OpenManifest(env)
+		return m, err == nil
+	}
+	eventually(t, time.Minute, "the keeper reads the edge's first manifest record", func() bool {
+		_, ok := record()
+		return ok
+	})
+	data := bytes.Repeat([]byte("aropeer piece "), 5000)
+	p, err := edge.Pieces().Add(ctx, bytes.NewReader(data), int64(len(data)), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.RefreshManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the keeper reads the record of the manifest with the piece", func() bool {
+		m, ok := record()
+		if !ok {
+			return false
+		}
+		for _, o := range m.Offers {
+			for _, q := range o.Pieces {
+				if q.CID.Equals(p.CID) {
+					return true
+				}
+			}
+		}
+		return false
+	})
 }
 
 // mocknetAddr is a fresh address in mocknet's range.

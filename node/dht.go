@@ -20,6 +20,10 @@ import (
 // ProtocolPrefix keeps aropeer's DHT apart from the public IPFS DHT.
 const ProtocolPrefix = "/aro"
 
+// dhtProtocol is the protocol of the DHT's streams, kad-dht's under
+// ProtocolPrefix.
+const dhtProtocol = ProtocolPrefix + "/kad/1.0.0"
+
 // Diversity limits of the routing table, as the IPFS DHT sets them: at most
 // two peers of one IP group per bucket and three in the whole table, so no
 // single network can fill our table.

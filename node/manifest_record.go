@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +84,17 @@ type manifestRecords struct {
 	log     *slog.Logger
 	clock   Clock
 	every   time.Duration
+
+	// put is the envelope last stored, and when: a record lives for
+	// hours, and every put reaches the keepers closest to its key, each a
+	// connection a home host keeps.
+	put   []byte
+	putAt time.Time
 }
+
+// manifestRepublish is how often an unchanged manifest record is stored
+// again: kad-dht keeps a record for 36 hours.
+const manifestRepublish = time.Hour
 
 func (r *manifestRecords) run(ctx context.Context) {
 	for {
@@ -92,7 +103,7 @@ func (r *manifestRecords) run(ctx context.Context) {
 			wait = 2 * time.Second
 		} else {
 			if r.edge {
-				r.put(ctx)
+				r.store(ctx)
 			}
 			if r.keeper {
 				r.fetch(ctx)
@@ -106,13 +117,23 @@ func (r *manifestRecords) run(ctx context.Context) {
 	}
 }
 
-func (r *manifestRecords) put(ctx context.Context) {
+// store puts the edge's manifest record when it changed or is due again;
+// a put that failed is tried again on the next turn.
+func (r *manifestRecords) store(ctx context.Context) {
 	env := r.eng.ManifestEnvelope()
+	now := r.clock.Now()
+	if bytes.Equal(env, r.put) && now.Sub(r.putAt) < manifestRepublish {
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := r.d.PutValue(pctx, ManifestKey(r.d.Host().ID()), env); err != nil && ctx.Err() == nil {
-		r.log.Debug("manifest record not stored", "err", err)
+	if err := r.d.PutValue(pctx, ManifestKey(r.d.Host().ID()), env); err != nil {
+		if ctx.Err() == nil {
+			r.log.Debug("manifest record not stored", "err", err)
+		}
+		return
 	}
+	r.put, r.putAt = env, now
 }
 
 // fetch reads the manifest record of every edge that advertises liveness

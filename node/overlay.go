@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
@@ -29,7 +30,11 @@ const overlayDialTimeout = 10 * time.Second
 // it dials those it lost (a home host back from an outage has lost them
 // all, and with them its beacons), and the connections are kept from the
 // connection manager's trimming for two epochs, as are a keeper's to the
-// edges it challenges.
+// edges it challenges. An edge keeps no other keeper: one it reached for
+// a DHT put or by peer exchange, or one of an earlier committee, it
+// leaves once only gossip runs on the connection. Each costs a home host
+// an entry in its NAT's table and its share of every beacon's gossip, and
+// a simulation of a thousand edges a third of its memory.
 type overlay struct {
 	host   *routedhost.RoutedHost
 	engine *challenge.Engine
@@ -114,6 +119,9 @@ func (o *overlay) connect(ctx context.Context, epoch uint64) {
 		peers = append(slices.Clip(peers), edges...)
 	}
 	o.protected[epoch] = peers
+	if !o.keeper {
+		o.leaveOthers(ctx, epoch, peers)
+	}
 	for old, ps := range o.protected {
 		if old+2 <= epoch {
 			for _, p := range ps {
@@ -134,4 +142,42 @@ func (o *overlay) stillProtected(p peer.ID, old uint64) bool {
 		}
 	}
 	return false
+}
+
+// leaveOthers closes an edge's connections to the keepers of epoch
+// outside committee that the overlay does not protect, once they are
+// idle. Gossipsub protects its mesh peers too, but the mesh an edge needs
+// is the one its committee and the bootstrap peers give it.
+func (o *overlay) leaveOthers(ctx context.Context, epoch uint64, committee []peer.ID) {
+	keepers, err := o.engine.KeepersOf(ctx, epoch)
+	if err != nil {
+		return
+	}
+	cm := o.host.ConnManager()
+	for _, k := range keepers {
+		if k == o.self || slices.Contains(committee, k) || cm.IsProtected(k, overlayTag) || !o.idle(k) {
+			continue
+		}
+		if err := o.host.Network().ClosePeer(k); err != nil {
+			o.log.Debug("overlay: leave a keeper", "peer", k, "err", err)
+		}
+	}
+}
+
+// idle tells whether every stream to p is gossip or the DHT's, which
+// kad-dht keeps open for its next request: no challenge or delivery runs
+// on it, nor a stream still choosing its protocol. A DHT request cut
+// short fails for this peer only, and an edge's are rare: it stores its
+// manifest record once an hour, or when it changes. It is false for a
+// peer not connected.
+func (o *overlay) idle(p peer.ID) bool {
+	conns := o.host.Network().ConnsToPeer(p)
+	for _, c := range conns {
+		for _, s := range c.GetStreams() {
+			if id := s.Protocol(); id != dhtProtocol && id != pubsub.FloodSubID && !slices.Contains(pubsub.GossipSubDefaultProtocols, id) {
+				return false
+			}
+		}
+	}
+	return len(conns) > 0
 }
