@@ -486,9 +486,11 @@ func TestForgedChallenges(t *testing.T) {
 func TestManifestRecordFollowsTheManifest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	offerStorage := func(_ int, _ []peer.ID, cfg *config.Config, _ *[]node.Option) {
+	offerStorage := func(_ int, _ []peer.ID, cfg *config.Config, opts *[]node.Option) {
 		if cfg.HasRole(config.RoleEdge) {
 			cfg.Offers = []string{"storage"}
+			// Its pieces go in a directory of the test's, not the package's.
+			*opts = append(*opts, node.WithDataDir(t.TempDir()))
 		}
 	}
 	tn := startNetwork(t, ctx, 1, 1, challengeNet(shortEpochs(t), keepersOf(1), offerStorage)...)
