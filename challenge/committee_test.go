@@ -447,3 +447,35 @@ func TestCommittees(t *testing.T) {
 		t.Error("Of returns the committees' own slice")
 	}
 }
+
+// TestForEdgeKeepsEachEdgesCommittee: the committee an engine draws for
+// one edge, asked for again or after the memo is full, is the one the
+// whole epoch's draw gives it.
+func TestForEdgeKeepsEachEdgesCommittee(t *testing.T) {
+	p := Params{Network: "devnet", EpochRounds: 4, CommitteeSize: 3}
+	for i := range 7 {
+		p.Keepers = append(p.Keepers, Keeper{ID: syntheticID(fmt.Sprintf("keeper %d", i)), Stake: uint64(100 + i)})
+	}
+	var edges []peer.ID
+	for i := range 50 {
+		edges = append(edges, syntheticID(fmt.Sprintf("edge %d", i)))
+	}
+	slices.Sort(edges)
+	const epoch = 5
+	b := syntheticBeacon(p.FirstRound(epoch))
+	all := NewCommittees(b, epoch, edges, p)
+	ec := &epochCommittees{b: b, epoch: epoch, p: p}
+	for pass := range 2 {
+		for i, e := range edges {
+			if pass == 1 && i == len(edges)/2 {
+				// A full memo still answers, by drawing again.
+				for j := len(ec.byEdge); j < maxCommitteesByEdge; j++ {
+					ec.byEdge[syntheticID(fmt.Sprintf("filler %d", j))] = all
+				}
+			}
+			if got, want := ec.forEdge(e).Of(e), all.Of(e); !slices.Equal(got, want) {
+				t.Fatalf("pass %d: edge %d's committee is %v, the epoch's draw gives %v", pass, i, got, want)
+			}
+		}
+	}
+}

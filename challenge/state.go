@@ -29,7 +29,14 @@ type epochCommittees struct {
 	mu      sync.Mutex
 	version uint64
 	cs      *Committees
+	// byEdge memoizes forEdge: every challenge gossiped to a keeper, and
+	// every round of an edge's overlay, asks for one edge's committee.
+	byEdge map[peer.ID]*Committees
 }
+
+// maxCommitteesByEdge bounds byEdge: challenges naming edges that do not
+// exist must not grow it without end.
+const maxCommitteesByEdge = 1 << 16
 
 // committeesFor returns the committees of epoch, fetching the beacon of
 // its first round once.
@@ -92,9 +99,22 @@ func (ec *epochCommittees) forEdges(manifests map[peer.ID]proofs.Manifest, versi
 	return ec.cs
 }
 
-// forEdge returns committees that hold at least edge's.
+// forEdge returns committees that hold at least edge's. An edge's
+// committee depends on no other edge, so it is drawn once per epoch.
 func (ec *epochCommittees) forEdge(edge peer.ID) *Committees {
-	return NewCommittees(ec.b, ec.epoch, []peer.ID{edge}, ec.p)
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	if cs, ok := ec.byEdge[edge]; ok {
+		return cs
+	}
+	cs := NewCommittees(ec.b, ec.epoch, []peer.ID{edge}, ec.p)
+	if ec.byEdge == nil {
+		ec.byEdge = make(map[peer.ID]*Committees)
+	}
+	if len(ec.byEdge) < maxCommitteesByEdge {
+		ec.byEdge[edge] = cs
+	}
+	return cs
 }
 
 // Stats counts what the engine did.
