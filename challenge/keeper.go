@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -26,10 +25,7 @@ func (e *Engine) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup)
 		// challenges this epoch. Nobody is penalised for it.
 		e.log.Debug("no committees for the epoch", "round", b.Round, "err", err)
 	} else {
-		e.mu.Lock()
-		manifests := maps.Clone(e.manifests)
-		version := e.manifestsVersion
-		e.mu.Unlock()
+		manifests, version := e.manifestSnapshot()
 		for _, d := range Schedule(b, cs.forEdges(manifests, version), manifests, e.cfg.Params) {
 			if d.Keeper == e.self {
 				if c, ok := d.Challenge(e.cfg.Params.Network, manifests[d.Edge]); ok {

@@ -143,11 +143,15 @@ func (e *Engine) EdgesOf(ctx context.Context, epoch uint64, keeper peer.ID) ([]p
 	if err != nil {
 		return nil, err
 	}
+	return ec.forEdges(e.manifestSnapshot()).EdgesOf(keeper), nil
+}
+
+// manifestSnapshot returns a copy of the manifests held, and their
+// version, for committees drawn outside the lock.
+func (e *Engine) manifestSnapshot() (map[peer.ID]proofs.Manifest, uint64) {
 	e.mu.Lock()
-	manifests := maps.Clone(e.manifests)
-	version := e.manifestsVersion
-	e.mu.Unlock()
-	return ec.forEdges(manifests, version).EdgesOf(keeper), nil
+	defer e.mu.Unlock()
+	return maps.Clone(e.manifests), e.manifestsVersion
 }
 
 // KeepersOf returns the keepers of epoch: the ledger's, or the genesis
