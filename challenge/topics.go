@@ -54,9 +54,9 @@ func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, payload []by
 		return pubsub.ValidationAccept
 	}
 	if have, err := e.cfg.Receipts.Has(wire.CIDOf(payload)); err == nil && have {
-		// Gossip drops what it has seen, so this is the receipt published
-		// again as a new message.
-		return pubsub.ValidationReject
+		// Held already: fetched in a catch-up before gossip brought it,
+		// or published again. Neither proves the forwarder wrong.
+		return pubsub.ValidationIgnore
 	}
 	if err := e.checkReceipt(ctx, r); err != nil {
 		return verdict(err)
@@ -97,10 +97,12 @@ func (e *Engine) ValidateManifest(_ context.Context, _ peer.ID, payload []byte, 
 
 // verdict maps a schedule check's error to gossip: what the schedule
 // provably did not call for is rejected; what lacks a manifest or a
-// beacon round here is ignored.
+// beacon round here is ignored, and so is what arrives after its window:
+// a forwarder that was slow, or whose queue was long, is not a liar, and
+// a rejection would cost it its score with the keepers it forwards to.
 func verdict(err error) pubsub.ValidationResult {
 	switch {
-	case errors.Is(err, ErrNotOffered), errors.Is(err, ErrMismatch), errors.Is(err, beacon.ErrUnavailable),
+	case errors.Is(err, ErrNotOffered), errors.Is(err, ErrMismatch), errors.Is(err, ErrTooOld), errors.Is(err, beacon.ErrUnavailable),
 		errors.Is(err, beacon.ErrNotYet), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, errNoEpochBeacon):
 		return pubsub.ValidationIgnore
