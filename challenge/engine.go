@@ -210,15 +210,14 @@ func (e *Engine) follow(ctx context.Context, t Topic, accept func(context.Contex
 const announceEvery = 10
 
 // announceDue says when an edge publishes its manifest: in its first
-// rounds, while its mesh forms and a message may reach nobody, then at
-// every epoch's start and every announceEvery rounds, so that keepers that
-// joined late learn it.
+// rounds, while its mesh forms and a message may reach nobody, then once
+// every announceEvery rounds, in a round of its own (Stagger), so that
+// keepers that joined late learn it.
 func (e *Engine) announceDue(round uint64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.stats.ManifestsPublished < 3 ||
-		round == e.cfg.Params.FirstRound(e.cfg.Params.EpochOf(round)) ||
-		round%announceEvery == 0
+		(round+Stagger(e.self, announceEvery))%announceEvery == 0
 }
 
 func (e *Engine) publishManifest(ctx context.Context) {

@@ -60,6 +60,19 @@ func (p Params) probeSlot(round uint64, edge []byte) bool {
 	return (round+binary.BigEndian.Uint64(h[:8]))%p.ProbeRounds == 0
 }
 
+// Stagger returns the round, among every, in which peer id does what
+// each peer does every so many rounds (announce its manifest, file its
+// report): a thousand edges doing it in the same round would make a
+// burst each keeper forwards to its whole mesh, and the round's
+// challenges and receipts would queue behind it.
+func Stagger(id peer.ID, every uint64) uint64 {
+	if every <= 1 {
+		return 0
+	}
+	h := sha256.Sum256(append([]byte(staggerDomain), id...))
+	return binary.BigEndian.Uint64(h[:8]) % every
+}
+
 // togetherThreshold is the chance of a Together kind in one of an edge's
 // slots: ProbeRounds times the chance per round, so that the rate per
 // round stays Probability[kind] (up to 1 per slot).

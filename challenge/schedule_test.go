@@ -331,3 +331,59 @@ func TestDueChallenge(t *testing.T) {
 		t.Error("the challenge shares the due's seed array")
 	}
 }
+
+// TestStagger: a peer's round among every is fixed and in range, and a
+// thousand edges spread over the rounds rather than bunch in one, which
+// would make the burst staggering is for.
+func TestStagger(t *testing.T) {
+	const every, edges = 10, 1000
+	counts := make([]int, every)
+	for i := range edges {
+		id := syntheticID(fmt.Sprint("stagger edge ", i))
+		s := Stagger(id, every)
+		if s >= every {
+			t.Fatalf("edge %d: round %d of %d", i, s, every)
+		}
+		if again := Stagger(id, every); again != s {
+			t.Fatalf("edge %d: round %d, then %d", i, s, again)
+		}
+		counts[s]++
+	}
+	// 100 a round on average; 60 is four standard deviations below.
+	for r, n := range counts {
+		if n < 60 || n > 140 {
+			t.Errorf("round %d of %d has %d of %d edges: %v", r, every, n, edges, counts)
+		}
+	}
+	for _, every := range []uint64{0, 1} {
+		if s := Stagger(syntheticID("any"), every); s != 0 {
+			t.Errorf("Stagger(id, %d) = %d, want 0", every, s)
+		}
+	}
+}
+
+// TestAnnounceDue: an edge announces its manifest in each of its first
+// rounds, then once every announceEvery rounds, in its own round, so that
+// edges do not all announce at once.
+func TestAnnounceDue(t *testing.T) {
+	var rounds [2][]uint64
+	for i, name := range []string{"edge a", "edge c"} {
+		e := &Engine{self: syntheticID(name), cfg: Config{Params: Params{EpochRounds: 30}}}
+		if !e.announceDue(7) {
+			t.Errorf("%s: no announcement before its first three", name)
+		}
+		e.stats.ManifestsPublished = 3
+		for r := uint64(100); r < 100+3*announceEvery; r++ {
+			if e.announceDue(r) {
+				rounds[i] = append(rounds[i], r)
+			}
+		}
+		if len(rounds[i]) != 3 || rounds[i][1]-rounds[i][0] != announceEvery || rounds[i][2]-rounds[i][1] != announceEvery {
+			t.Errorf("%s announces in rounds %v of %d to %d, want one every %d", name, rounds[i], 100, 100+3*announceEvery-1, announceEvery)
+		}
+	}
+	if len(rounds[0]) > 0 && len(rounds[1]) > 0 && rounds[0][0] == rounds[1][0] {
+		t.Errorf("two edges with different stagger rounds (%d, %d) announce together in round %d",
+			Stagger(syntheticID("edge a"), announceEvery), Stagger(syntheticID("edge c"), announceEvery), rounds[0][0])
+	}
+}

@@ -18,6 +18,8 @@ const (
 	probeDomain = "aro/probe"
 	// probeSlotDomain hashes an edge to the offset of its probe slots.
 	probeSlotDomain = "aro/probe-slot/"
+	// staggerDomain hashes a peer to the round of its periodic gossip.
+	staggerDomain = "aro/stagger/"
 )
 
 // stateHash is a SHA-256 whose state can be saved and restored.

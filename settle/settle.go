@@ -196,8 +196,12 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 		return
 	}
 	ended := cur - 1
+	// An edge files its report in a round of its own among the epoch's
+	// first reportRounds, and again two rounds on in case the first went
+	// nowhere.
 	since := b.Round - p.FirstRound(cur)
-	if s.cfg.Edge && (since == 0 || since == 2) && s.wasUp(ended) {
+	first := challenge.Stagger(s.self, min(reportRounds, p.EpochRounds))
+	if s.cfg.Edge && (since == first || since == first+2) && s.wasUp(ended) {
 		s.publishReport(ctx, ended)
 	}
 	// The epoch whose grace has run out by this round: the grace may be
@@ -238,6 +242,10 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 		}
 	}
 }
+
+// reportRounds is how many rounds at an epoch's start the edges' first
+// reports spread over.
+const reportRounds = 4
 
 // wasUp reports whether the settler ran during some of epoch.
 func (s *Settler) wasUp(epoch uint64) bool {
