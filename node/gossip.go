@@ -12,7 +12,6 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
-	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -104,7 +103,7 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		pubsub.WithPeerScoreInspect(g.setScores, p.scoreInspect),
 		pubsub.WithRawTracer(g.mesh),
 		// gossipsub narrates its life at info; we keep its warnings.
-		pubsub.WithLogger(slog.New(gossipLogHandler(h, log.Handler()))),
+		pubsub.WithLogger(slog.New(gossipLogHandler(log.Handler()))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("node: start gossipsub: %w", err)
@@ -326,16 +325,15 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 // Cancel ends the subscription.
 func (s *Subscription) Cancel() { s.sub.Cancel() }
 
-// gossipLogHandler keeps gossipsub's warnings, less one: on a host whose
-// connection manager keeps no decaying tags (in-memory hosts), pubsub's
-// tag tracer registers none and then warns of it on every message it
-// delivers.
-func gossipLogHandler(h host.Host, out slog.Handler) slog.Handler {
-	var handler slog.Handler = minLevel{out, slog.LevelWarn}
-	if _, ok := connmgr.SupportsDecay(h.ConnManager()); !ok {
-		handler = dropMessage{handler, "error bumping delivery tag"}
-	}
-	return handler
+// gossipLogHandler keeps gossipsub's warnings, less one: pubsub's tag
+// tracer warns on every message it delivers whose peer tag it cannot
+// bump, which is every message on a host whose connection manager keeps
+// no decaying tags (in-memory hosts), and every message of a burst on a
+// busy keeper, whose decayer takes 128 bumps at a time. A lost bump only
+// weakens one peer's protection from pruning a little; a warning per
+// message would bury the node's log and cost a keeper CPU in a burst.
+func gossipLogHandler(out slog.Handler) slog.Handler {
+	return dropMessage{minLevel{out, slog.LevelWarn}, "error bumping delivery tag"}
 }
 
 // dropMessage drops the records of one message from a handler.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -147,7 +146,7 @@ func TestSmallNetwork(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		rep, err := Run(ctx, s, Options{Log: io.Discard})
+		rep, err := Run(ctx, s, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +208,7 @@ func TestSameSeedSameReport(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			var err error
-			rep, err = Run(ctx, s, Options{Log: io.Discard})
+			rep, err = Run(ctx, s, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
