@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,8 +19,10 @@ import (
 // for it. Each runs as TestScale in a process of its own, which gives it
 // a peak memory of its own. It reports simulated rounds per second of
 // wall time, the wall time of a round as a share of the round period
-// (goal: under 1, the network keeps up in real time), the start-up's
-// wall time and the peak memory (goal at 1,000 edges: under 4 GiB).
+// (goal: under 1, the network keeps up in real time) over the whole run
+// and over the epoch's own rounds, without the rounds before it and the
+// settlement's after it, the start-up's wall time and the peak memory
+// (goal at 1,000 edges: under 4 GiB).
 func BenchmarkScale(b *testing.B) {
 	for _, edges := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("edges=%d", edges), func(b *testing.B) {
@@ -32,21 +33,23 @@ func BenchmarkScale(b *testing.B) {
 				if err != nil {
 					b.Fatalf("%v\n%s", err, out)
 				}
-				var rounds int
-				var wall, setup float64
+				var rounds, epochRounds int
+				var wall, setup, epochWall float64
 				for line := range strings.Lines(string(out)) {
 					if i := strings.Index(line, "scale: "); i >= 0 {
-						if _, err := fmt.Sscanf(line[i:], "scale: %d rounds in %f s after %f s", &rounds, &wall, &setup); err != nil {
+						if _, err := fmt.Sscanf(line[i:], "scale: %d rounds in %f s after %f s, of them %d epoch rounds in %f s",
+							&rounds, &wall, &setup, &epochRounds, &epochWall); err != nil {
 							b.Fatalf("%q: %v", line, err)
 						}
 					}
 				}
-				if rounds == 0 {
+				if rounds == 0 || epochRounds == 0 {
 					b.Fatalf("no figures in\n%s", out)
 				}
 				peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 				b.ReportMetric(float64(rounds)/wall, "rounds/s")
 				b.ReportMetric(wall/float64(rounds)/time.Second.Seconds(), "round-wall/period")
+				b.ReportMetric(epochWall/float64(epochRounds)/time.Second.Seconds(), "epoch-round-wall/period")
 				b.ReportMetric(setup, "setup-s")
 				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 			}
@@ -58,29 +61,37 @@ func BenchmarkScale(b *testing.B) {
 const scaleEnv = "ARO_SIM_SCALE_EDGES"
 
 // TestScale is BenchmarkScale's network: it prints how many rounds it
-// timed, their wall time, and the wall time of the start-up before them.
+// timed, their wall time, the wall time of the start-up before them, and
+// how many of them were the scenario's epoch's, and their wall time.
 // Rounds are timed from the first one every node has started for.
 func TestScale(t *testing.T) {
 	edges, err := strconv.Atoi(os.Getenv(scaleEnv))
 	if err != nil {
 		t.Skipf("run by BenchmarkScale (make bench) with %s set to the edges", scaleEnv)
 	}
-	var rounds int
+	var rounds, epochRounds int
 	var first, last time.Time
+	var epochWall time.Duration
 	start := wallNow()
 	synctest.Test(t, func(t *testing.T) {
 		s := scaleScenario(edges)
-		progress := func(int, int, uint64, uint64) {
+		inEpoch := false // whether the last round begun is one of the scenario's epochs
+		progress := func(epoch, epochs int, _, _ uint64) {
 			now := wallNow()
 			if rounds == 0 {
 				first = now
 			}
+			if inEpoch {
+				epochRounds++
+				epochWall += now.Sub(last)
+			}
 			rounds++
 			last = now
+			inEpoch = epoch >= 1 && epoch <= epochs
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 		defer cancel()
-		rep, err := Run(ctx, s, Options{Log: io.Discard, Progress: progress})
+		rep, err := Run(ctx, s, Options{Progress: progress})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +102,8 @@ func TestScale(t *testing.T) {
 	if rounds < 2 {
 		t.Fatalf("%d rounds", rounds)
 	}
-	t.Logf("scale: %d rounds in %.3f s after %.3f s", rounds-1, last.Sub(first).Seconds(), first.Sub(start).Seconds())
+	t.Logf("scale: %d rounds in %.3f s after %.3f s, of them %d epoch rounds in %.3f s",
+		rounds-1, last.Sub(first).Seconds(), first.Sub(start).Seconds(), epochRounds, epochWall.Seconds())
 }
 
 // scaleScenario is the scale test's network: edges honest edges offering
