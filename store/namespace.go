@@ -21,7 +21,8 @@ type Namespace struct {
 // Namespace returns the namespace called name. Packages should use a
 // constant name of their own, such as "receipts" or "ledger".
 func (db *DB) Namespace(name string) Namespace {
-	p := binary.AppendUvarint(nil, uint64(len(name)))
+	p := append([]byte(nil), db.prefix...)
+	p = binary.AppendUvarint(p, uint64(len(name)))
 	p = append(p, name...)
 	return Namespace{db: db, name: name, prefix: p}
 }

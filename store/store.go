@@ -30,6 +30,11 @@ var (
 // node proves.
 const defaultCacheSize = 64 << 20
 
+// inMemoryMemTable is the largest memtable of a store in memory. Pebble
+// starts a DB's memtables at 256 KiB and doubles them, so a small store
+// never reaches it.
+const inMemoryMemTable = 512 << 20
+
 // DB is an open store. It is safe for concurrent use.
 type DB struct {
 	pdb  *pebble.DB
@@ -37,6 +42,10 @@ type DB struct {
 	dir  string
 	// inMemory stores keep no log: their commits cannot sync.
 	inMemory bool
+	// owner is the DB that opened pebble, for a share of it (Share), and
+	// prefix what each of the share's keys starts with.
+	owner  *DB
+	prefix []byte
 
 	// mu guards closed: operations hold it shared, Close exclusively, so
 	// that work racing a shutdown gets ErrClosed rather than pebble's
@@ -48,13 +57,48 @@ type DB struct {
 }
 
 // use marks the start of an operation; call the returned func at its end.
+// A share's operation holds its owner open as well.
 func (db *DB) use() (done func(), err error) {
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	return db.mu.RUnlock, nil
+	if db.owner == nil {
+		return db.mu.RUnlock, nil
+	}
+	ownerDone, err := db.owner.use()
+	if err != nil {
+		db.mu.RUnlock()
+		return nil, err
+	}
+	return func() { ownerDone(); db.mu.RUnlock() }, nil
+}
+
+// Share returns a share of db that a user can take as a store of its
+// own: its namespaces see none of db's, nor any other share's. It is
+// db's namespace "share/"+name seen as a DB. Closing it ends only its
+// own use; db's Close closes pebble for all of them.
+//
+// It is for simulations: a thousand nodes in one process, each with a
+// pebble of its own, would each keep a log writer, a manifest and a
+// commit pipeline, 200 KB before the first key, and their goroutines.
+func (db *DB) Share(name string) *DB {
+	return &DB{
+		pdb: db.pdb, dir: db.dir, inMemory: db.inMemory,
+		owner: db.root(), prefix: db.Namespace(shareNamespace + name).prefix,
+	}
+}
+
+// shareNamespace starts the names of the namespaces Share gives out.
+const shareNamespace = "share/"
+
+// root is the DB that opened pebble.
+func (db *DB) root() *DB {
+	if db.owner != nil {
+		return db.owner
+	}
+	return db
 }
 
 type options struct {
@@ -94,7 +138,9 @@ func WithCacheSize(bytes int64) Option {
 // InMemory keeps the store in memory, not on disk: nothing outlives
 // Close, so it keeps no write-ahead log either, and a commit waits for no
 // disk. For simulations, which run a thousand nodes in one process and
-// would otherwise spend their time in fdatasync.
+// would otherwise spend their time in fdatasync. Its memtables grow to
+// inMemoryMemTable: flushing one to a file in memory would only copy the
+// data, and start compactions, and make reads decode blocks.
 func InMemory() Option {
 	return func(o *options) error {
 		o.fs, o.inMemory = vfs.NewMem(), true
@@ -130,6 +176,10 @@ func Open(dir string, opts ...Option) (*DB, error) {
 			"store: %s is in use by another process (is an aropeer node running?)", dir)}
 	}
 
+	var memTableSize uint64 // pebble's default
+	if o.inMemory {
+		memTableSize = inMemoryMemTable
+	}
 	cache := pebble.NewCache(o.cacheSize)
 	defer cache.Unref() // pebble holds its own reference while open
 	pdb, err := pebble.Open(dir, &pebble.Options{
@@ -141,6 +191,7 @@ func Open(dir string, opts ...Option) (*DB, error) {
 		// ratcheted up on open.
 		FormatMajorVersion: pebble.FormatNewest,
 		DisableWAL:         o.inMemory,
+		MemTableSize:       memTableSize,
 	})
 	if err != nil {
 		_ = lock.Close()
@@ -151,12 +202,16 @@ func Open(dir string, opts ...Option) (*DB, error) {
 
 // Close closes pebble and releases the directory lock; every committed
 // batch is already on disk. Calling it again returns the first result.
-// Operations after Close fail with ErrClosed.
+// Operations after Close fail with ErrClosed, on its shares too; a
+// share's Close ends only the share's operations.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.mu.Lock()
 		defer db.mu.Unlock()
 		db.closed = true
+		if db.owner != nil {
+			return
+		}
 		err := db.pdb.Close()
 		if lerr := db.lock.Close(); err == nil {
 			err = lerr

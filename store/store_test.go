@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -330,5 +331,60 @@ func TestUseAfterClose(t *testing.T) {
 	}
 	if err := b.Commit(); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Commit after Close = %v; want ErrClosed", err)
+	}
+}
+
+// TestShare: shares of one store each see only their own keys, under the
+// same namespace and key as the others; closing a share ends its use
+// only, and closing the store ends every share's.
+func TestShare(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "store"), store.InMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, b := db.Share("a"), db.Share("b")
+	inner := a.Share("a")
+	views := map[string]*store.DB{"store": db, "a": a, "b": b, "a's a": inner}
+	for name, v := range views {
+		batch := v.Namespace("n").Batch()
+		batch.Set([]byte("k"), []byte(name))
+		batch.Set([]byte("only "+name), []byte(name))
+		commit(t, batch)
+	}
+	for name, v := range views {
+		if got, err := v.Namespace("n").Get([]byte("k")); err != nil || string(got) != name {
+			t.Errorf("%s: Get = %q, %v; want its own %q", name, got, err, name)
+		}
+		var keys []string
+		if err := v.Namespace("n").Iterate(nil, func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"k", "only " + name}; !slices.Equal(keys, want) {
+			t.Errorf("%s iterates %q, want %q", name, keys, want)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Namespace("n").Get([]byte("k")); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Get on a closed share: %v, want ErrClosed", err)
+	}
+	if got, err := b.Namespace("n").Get([]byte("k")); err != nil || string(got) != "b" {
+		t.Errorf("b after a closed: Get = %q, %v", got, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Namespace("n").Has([]byte("k")); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Has on a share of a closed store: %v, want ErrClosed", err)
+	}
+	batch := b.Namespace("n").Batch()
+	batch.Set([]byte("k"), nil)
+	if err := batch.Commit(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Commit on a share of a closed store: %v, want ErrClosed", err)
 	}
 }
