@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,16 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 		}
 	}
 
+	// The nodes' stores are shares of one in memory: a thousand nodes'
+	// commits would otherwise wait on the disk, and a pebble each would
+	// cost each its log writer, manifest, commit pipeline and goroutines.
+	// A run keeps nothing of them. Its cache holds the keepers' epochs of
+	// receipts, which settlement reads over and over.
+	db, err := store.Open(filepath.Join(dir, "store"), store.InMemory(), store.WithCacheSize(64<<20), store.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	defer db.Close()
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -163,7 +174,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	// strategies that act on earlier answers start from it.
 	from := new(atomic.Uint64)
 	for _, m := range members {
-		if err := s.start(runCtx, &wg, nw, members, m, from, log); err != nil {
+		if err := s.start(runCtx, &wg, nw, members, m, db.Share(strconv.Itoa(m.index)), from, log); err != nil {
 			return nil, err
 		}
 	}
@@ -277,18 +288,10 @@ func (s Scenario) offers(m *member, edgeIndex int) []string {
 	return out
 }
 
-// start prepares m's data directory and config and runs its node until
-// ctx ends.
-func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, from *atomic.Uint64, log *slog.Logger) (err error) {
-	// Its store is in memory: a thousand nodes' commits would otherwise
-	// wait on the disk, and a run keeps nothing of them. Its cache holds
-	// a keeper's epoch of receipts, which settlement reads over and over;
-	// an edge's store is smaller. Its node's goroutine closes it once
-	// the node has stopped.
-	db, err := store.Open(config.Datadir(m.dir).StorePath(), store.InMemory(), store.WithCacheSize(8<<20), store.WithLogger(log))
-	if err != nil {
-		return fmt.Errorf("sim: node %d: %w", m.index, err)
-	}
+// start prepares m's data directory and config and runs its node, on
+// db, until ctx ends. The node's goroutine closes db once the node has
+// stopped.
+func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, db *store.DB, from *atomic.Uint64, log *slog.Logger) (err error) {
 	running := false
 	defer func() {
 		if !running {
