@@ -196,11 +196,8 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 		return
 	}
 	ended := cur - 1
-	// An edge files its report in a round of its own among the epoch's
-	// first reportRounds, and again two rounds on in case the first went
-	// nowhere.
 	since := b.Round - p.FirstRound(cur)
-	first := challenge.Stagger(s.self, min(reportRounds, p.EpochRounds))
+	first := reportRound(s.self, p.EpochRounds)
 	if s.cfg.Edge && (since == first || since == first+2) && s.wasUp(ended) {
 		s.publishReport(ctx, ended)
 	}
@@ -246,6 +243,15 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 // reportRounds is how many rounds at an epoch's start the edges' first
 // reports spread over.
 const reportRounds = 4
+
+// reportRound is the round of an epoch, counted from 0, in which edge
+// files its report of the epoch before: one of the first reportRounds,
+// its own (challenge.Stagger), so that edges do not all file at once.
+// It files it again two rounds on, still in the epoch, in case the first
+// went nowhere.
+func reportRound(edge peer.ID, epochRounds uint64) uint64 {
+	return challenge.Stagger(edge, min(reportRounds, max(epochRounds, 3)-2))
+}
 
 // wasUp reports whether the settler ran during some of epoch.
 func (s *Settler) wasUp(epoch uint64) bool {
