@@ -291,7 +291,7 @@ func (s Scenario) offers(m *member, edgeIndex int) []string {
 // start prepares m's data directory and config and runs its node, on
 // db, until ctx ends. The node's goroutine closes db once the node has
 // stopped.
-func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, db *store.DB, from *atomic.Uint64, log *slog.Logger) (err error) {
+func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, db *store.DB, from *atomic.Uint64, log *slog.Logger) error {
 	running := false
 	defer func() {
 		if !running {
