@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,8 +58,43 @@ func BenchmarkScale(b *testing.B) {
 	}
 }
 
-// scaleEnv names the edges of TestScale's network.
-const scaleEnv = "ARO_SIM_SCALE_EDGES"
+// scaleEnv names the edges of TestScale's network, and scaleProfileEnv a
+// file for a CPU profile of the epoch's rounds alone, which a profile of
+// the whole test would mix with the start-up and the settlement.
+const (
+	scaleEnv        = "ARO_SIM_SCALE_EDGES"
+	scaleProfileEnv = "ARO_SIM_SCALE_PROFILE"
+)
+
+// profileOutside profiles the CPU into path while true is sent on the
+// channel it returns, acknowledging each toggle on it. The profiler runs
+// in a goroutine outside the bubble: its writer, started in the bubble,
+// would never be durably blocked, and the bubble's clock would stop.
+func profileOutside(t *testing.T, path string) chan bool {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toggle, done := make(chan bool), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer pprof.StopCPUProfile() // still on if the run ended in the epoch
+		for on := range toggle {
+			if !on {
+				pprof.StopCPUProfile()
+			} else if err := pprof.StartCPUProfile(f); err != nil {
+				t.Error(err)
+			}
+			toggle <- on
+		}
+	}()
+	t.Cleanup(func() {
+		close(toggle)
+		<-done
+		f.Close()
+	})
+	return toggle
+}
 
 // TestScale is BenchmarkScale's network: it prints how many rounds it
 // timed, their wall time, the wall time of the start-up before them, and
@@ -72,6 +108,10 @@ func TestScale(t *testing.T) {
 	var rounds, epochRounds int
 	var first, last time.Time
 	var epochWall time.Duration
+	var profile chan bool
+	if path := os.Getenv(scaleProfileEnv); path != "" {
+		profile = profileOutside(t, path)
+	}
 	start := wallNow()
 	synctest.Test(t, func(t *testing.T) {
 		s := scaleScenario(edges)
@@ -87,7 +127,12 @@ func TestScale(t *testing.T) {
 			}
 			rounds++
 			last = now
+			was := inEpoch
 			inEpoch = epoch >= 1 && epoch <= epochs
+			if profile != nil && inEpoch != was {
+				profile <- inEpoch
+				<-profile
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 		defer cancel()
