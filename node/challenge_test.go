@@ -403,8 +403,14 @@ func TestForgedChallenges(t *testing.T) {
 		return env
 	}
 	eventually(t, 30*time.Second, "every victim scores the forger below zero", func() bool {
+		// Keepers gossip challenges in bundles: the forger's are well
+		// formed, and refused for what they hold.
 		for _, e := range tn.edges {
-			if err := topic.Publish(ctx, forge(e.Host().ID())); err != nil {
+			b, err := node.SealBundle(forgerKey, proofs.ChallengeDomain, [][]byte{forge(e.Host().ID())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := topic.Publish(ctx, b); err != nil {
 				t.Fatal(err)
 			}
 		}

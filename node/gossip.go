@@ -12,6 +12,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -42,6 +43,10 @@ type TopicSpec struct {
 	// would be dropped, first by the publisher itself, as one already
 	// seen.
 	Repeats bool
+	// Bundle, when set, makes the topic carry bundles (bundle.go): Publish
+	// queues an envelope and gossips what it queued once Bundle has
+	// passed, as one message; subscribers get each envelope on its own.
+	Bundle time.Duration
 }
 
 // Message is a gossiped envelope that has been opened and verified.
@@ -56,6 +61,8 @@ type Message struct {
 type Gossip struct {
 	ps   *pubsub.PubSub
 	self peer.ID
+	key  crypto.PrivKey // seals our bundles
+	ctx  context.Context
 	mesh *meshTracer
 	log  *slog.Logger
 
@@ -78,6 +85,8 @@ type gossipParams struct {
 func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logger) (*Gossip, error) {
 	g := &Gossip{
 		self:   h.ID(),
+		key:    h.Peerstore().PrivKey(h.ID()),
+		ctx:    ctx,
 		mesh:   newMeshTracer(),
 		log:    log,
 		topics: make(map[string]*Topic),
@@ -114,16 +123,15 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 
 // gossipQueue is how many received messages gossipsub holds for
 // validation, and for each subscription, where its default is 32; and
-// outboundQueue how many it holds to send to one peer. A keeper publishes
-// a round's challenges at once, and a node short of CPU for a moment
-// would otherwise drop messages for good: in a topic of a few keepers,
-// all of them in each other's mesh, no gossip brings a dropped message
-// back. The outbound queue holds about three rounds of what a keeper
-// sends another in a network of 1,000 edges, some 1,400 challenges and
-// receipts a round, most of them at the round's start: with 256, most of
-// each round's burst was dropped, and keepers learnt each other's
-// receipts only from the epoch's catch-up. A peer further behind is
-// better served by that catch-up than by a queue of stale messages.
+// outboundQueue how many it holds to send to one peer. A keeper sends
+// its challenges and receipts in bursts, and a node short of CPU for a
+// moment would otherwise drop messages for good: in a topic of a few
+// keepers, all of them in each other's mesh, no gossip brings a dropped
+// message back. Before keepers bundled them (bundle.go), a keeper sent
+// another some 1,400 messages a round in a network of 1,000 edges, and a
+// queue of 256 dropped most of each burst; 4,096 is about three rounds
+// of that. A peer further behind is better served by the epoch's
+// catch-up than by a queue of stale messages.
 const (
 	gossipQueue   = 1024
 	outboundQueue = 4096
@@ -150,7 +158,21 @@ func contentID(m *pb.Message) string {
 // same name twice is an error: one package owns each topic.
 func (g *Gossip) Join(spec TopicSpec) (*Topic, error) {
 	spec.MaxSize = capSize(spec.MaxSize)
-	return g.join(spec, validator(spec))
+	if spec.Bundle <= 0 {
+		return g.join(spec, validator(spec))
+	}
+	if g.key == nil {
+		return nil, fmt.Errorf("node: topic %s: no key to seal bundles with", spec.Name)
+	}
+	t, err := g.join(spec, bundleValidator(spec))
+	if err != nil {
+		return nil, err
+	}
+	t.bundler = &bundler{
+		ctx: g.ctx, key: g.key, domain: spec.Domain, every: spec.Bundle,
+		publish: t.publish, log: g.log.With("topic", spec.Name),
+	}
+	return t, nil
 }
 
 // capSize is a topic's cap on one message: its own, within the router's.
@@ -244,6 +266,38 @@ func validator(spec TopicSpec) pubsub.ValidatorEx {
 	}
 }
 
+// bundleValidator opens a bundle and judges each envelope in it as
+// validator does one sent alone. The bundle is rejected if any envelope
+// is, since its sender sealed them all; otherwise subscribers get those
+// accepted, and it is forwarded if any was.
+func bundleValidator(spec TopicSpec) pubsub.ValidatorEx {
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		_, msgs, err := OpenBundle(msg.Data, spec.Domain, spec.MaxSize)
+		if err != nil {
+			return pubsub.ValidationReject
+		}
+		accepted := msgs[:0]
+		for _, m := range msgs {
+			m.From = from
+			res := pubsub.ValidationAccept
+			if spec.Validate != nil {
+				res = spec.Validate(ctx, m)
+			}
+			switch res {
+			case pubsub.ValidationReject:
+				return res
+			case pubsub.ValidationAccept:
+				accepted = append(accepted, m)
+			}
+		}
+		if len(accepted) == 0 {
+			return pubsub.ValidationIgnore
+		}
+		msg.ValidatorData = accepted
+		return pubsub.ValidationAccept
+	}
+}
+
 // MeshSizes returns, for each joined topic, the number of peers in our mesh.
 func (g *Gossip) MeshSizes() map[string]int {
 	g.mu.Lock()
@@ -276,16 +330,26 @@ func (g *Gossip) setScores(scores map[peer.ID]float64) {
 // Topic is one joined topic. Lower packages take it through narrow
 // interfaces of their own (a publisher, a subscription), never the node.
 type Topic struct {
-	t    *pubsub.Topic
-	spec TopicSpec
+	t       *pubsub.Topic
+	spec    TopicSpec
+	bundler *bundler // set on a topic of bundles
 }
 
 // Name returns the topic's full name.
 func (t *Topic) Name() string { return t.spec.Name }
 
 // Publish gossips a sealed envelope. It runs our own validator first, so a
-// message that the network would reject never leaves this node.
+// message that the network would reject never leaves this node. On a
+// topic of bundles it queues the envelope for the next bundle.
 func (t *Topic) Publish(ctx context.Context, envelope []byte) error {
+	if t.bundler != nil {
+		t.bundler.add(envelope)
+		return nil
+	}
+	return t.publish(ctx, envelope)
+}
+
+func (t *Topic) publish(ctx context.Context, envelope []byte) error {
 	if err := t.t.Publish(ctx, envelope); err != nil {
 		return fmt.Errorf("node: publish on %s: %w", t.spec.Name, err)
 	}
@@ -303,20 +367,31 @@ func (t *Topic) Subscribe() (*Subscription, error) {
 
 // Subscription is a stream of validated messages on one topic.
 type Subscription struct {
-	sub *pubsub.Subscription
+	sub     *pubsub.Subscription
+	bundled []Message // the rest of the last bundle
 }
 
 // ErrClosed is returned by Next once the subscription is cancelled.
 var ErrClosed = errors.New("node: subscription closed")
 
-// Next blocks until the next valid message or the end of ctx.
+// Next blocks until the next valid message or the end of ctx. It is for
+// one goroutine: the rest of a bundle waits in the subscription.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	if len(s.bundled) > 0 {
+		m := s.bundled[0]
+		s.bundled = s.bundled[1:]
+		return m, nil
+	}
 	msg, err := s.sub.Next(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Message{}, ctx.Err()
 		}
 		return Message{}, ErrClosed
+	}
+	if ms, ok := msg.ValidatorData.([]Message); ok && len(ms) > 0 {
+		s.bundled = ms[1:]
+		return ms[0], nil
 	}
 	m, ok := msg.ValidatorData.(Message)
 	if !ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
 )
@@ -81,6 +82,10 @@ func (f *forger) forge(ctx context.Context, r *runner, round uint64) {
 	}
 	env, _, err := proofs.SealChallenge(f.m.key, c)
 	if err != nil {
+		return
+	}
+	// Keepers gossip their challenges in bundles, and so does the forger.
+	if env, err = node.SealBundle(f.m.key, proofs.ChallengeDomain, [][]byte{env}); err != nil {
 		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
