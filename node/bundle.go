@@ -30,16 +30,19 @@ func bundleDomain(d wire.Domain) wire.Domain {
 	return wire.Domain{Name: d.Name + "-bundle", PayloadType: d.PayloadType + "-bundle"}
 }
 
-// maxBundled caps the envelopes of one bundle, and maxBundle its size,
-// which is gossipsub's cap on a message.
+// maxBundled caps the envelopes of one bundle, and maxBundle its size:
+// gossipsub's cap on a message, less room for the RPC that carries it.
 const (
 	maxBundled = 1024
-	maxBundle  = maxGossipMessage
+	maxBundle  = maxGossipMessage - 4<<10
 )
 
-// bundleOverhead is what a bundle adds to its envelopes, at most: the
-// outer envelope's key, signature and types, and CBOR's lengths.
-const bundleOverhead = 1 << 10
+// What a bundle adds to its envelopes, at most: the outer envelope's key,
+// signature and types, and the length CBOR writes before each envelope.
+const (
+	bundleOverhead   = 1 << 10
+	envelopeOverhead = 5
+)
 
 // bundle is a bundle's payload.
 type bundle struct {
@@ -111,11 +114,11 @@ type bundler struct {
 func (b *bundler) add(env []byte) {
 	b.mu.Lock()
 	var full [][]byte
-	if len(b.pending) == maxBundled || b.size+len(env)+bundleOverhead > maxBundle {
+	if len(b.pending) == maxBundled || b.size+len(env)+envelopeOverhead+bundleOverhead > maxBundle {
 		full = b.takeLocked()
 	}
 	b.pending = append(b.pending, env)
-	b.size += len(env)
+	b.size += len(env) + envelopeOverhead
 	if b.timer == nil {
 		b.timer = time.AfterFunc(b.every, b.flush)
 	}

@@ -1,0 +1,80 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/aropeer/aropeer/wire"
+)
+
+// TestBundlerSplits: the bundler gossips every envelope it is given, in
+// bundles that open, none over the size or count cap: envelopes of the
+// largest receipt's size fill a bundle by bytes, small ones by count.
+func TestBundlerSplits(t *testing.T) {
+	d := wire.Domain{Name: "aro-test", PayloadType: "/aro/test"}
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		size, count int
+	}{{16 << 10, 200}, {100, 2500}} {
+		t.Run(fmt.Sprintf("%d of %d bytes", c.count, c.size), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var bundles [][]byte
+				b := &bundler{
+					ctx: context.Background(), key: key, domain: d, every: 100 * time.Millisecond,
+					log: slog.New(slog.DiscardHandler),
+					publish: func(_ context.Context, msg []byte) error {
+						mu.Lock()
+						bundles = append(bundles, msg)
+						mu.Unlock()
+						return nil
+					},
+				}
+				want := make(map[string]bool)
+				for i := range c.count {
+					env, err := wire.Seal(key, d, fmt.Appendf(make([]byte, 0, c.size), "%0*d", c.size-64, i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					want[string(env)] = true
+					b.add(env)
+				}
+				time.Sleep(time.Second) // the last bundle's timer
+				synctest.Wait()
+				got := 0
+				for _, msg := range bundles {
+					if len(msg) > maxBundle {
+						t.Errorf("a bundle of %d bytes, over %d", len(msg), maxBundle)
+					}
+					_, msgs, err := OpenBundle(msg, d, 32<<10)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, m := range msgs {
+						if !want[string(m.Envelope)] {
+							t.Fatal("an envelope bundled twice, or never given")
+						}
+						delete(want, string(m.Envelope))
+						got++
+					}
+				}
+				if len(want) > 0 {
+					t.Errorf("%d of %d envelopes never gossiped, in %d bundles", len(want), c.count, len(bundles))
+				}
+				if len(bundles) > c.count/10 {
+					t.Errorf("%d envelopes in %d bundles: hardly bundled", got, len(bundles))
+				}
+			})
+		})
+	}
+}
