@@ -169,7 +169,8 @@ func BenchmarkGossipPropagation(b *testing.B) {
 	var keys []crypto.PrivKey
 	for i, n := range tn.nodes {
 		keys = append(keys, n.Host().Peerstore().PrivKey(n.Host().ID()))
-		topic, err := n.Gossip().Join(node.TopicSpec{Name: name, Domain: benchDomain, MaxSize: 2048})
+		// Bundled, as challenges and receipts are.
+		topic, err := n.Gossip().Join(node.TopicSpec{Name: name, Domain: benchDomain, MaxSize: 2048, Bundle: node.BundleEvery})
 		if err != nil {
 			b.Fatal(err)
 		}

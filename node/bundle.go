@@ -24,6 +24,10 @@ import (
 // of messages a round. Each envelope in a bundle is still sealed and
 // judged on its own, and is kept, logged and used as one sent alone.
 
+// BundleEvery is the least time between two bundles of one topic: a
+// burst of a round's challenges or receipts waits at most this long.
+const BundleEvery = 20 * time.Millisecond
+
 // bundleDomain is the domain a bundle of envelopes sealed under d is
 // sealed under.
 func bundleDomain(d wire.Domain) wire.Domain {
@@ -95,7 +99,10 @@ func OpenBundle(data []byte, d wire.Domain, maxSize int) (signer peer.ID, msgs [
 }
 
 // bundler collects the envelopes published on a topic and gossips them
-// as a bundle every while, or sooner when the next would not fit.
+// in bundles, at most one every while: an envelope that finds the last
+// bundle gone for that long leaves at once, alone; the ones after it wait
+// out the while and leave together, or sooner when the next would not
+// fit. A lone challenge is not delayed, and a burst costs two messages.
 type bundler struct {
 	ctx     context.Context
 	key     crypto.PrivKey
@@ -107,23 +114,29 @@ type bundler struct {
 	mu      sync.Mutex
 	pending [][]byte
 	size    int
-	timer   *time.Timer
+	timer   *time.Timer // set while pending waits for the while to pass
+	last    time.Time   // when the last bundle left
 }
 
 // add queues env for the next bundle.
 func (b *bundler) add(env []byte) {
 	b.mu.Lock()
-	var full [][]byte
+	var full, now [][]byte
 	if len(b.pending) == maxBundled || b.size+len(env)+envelopeOverhead+bundleOverhead > maxBundle {
 		full = b.takeLocked()
 	}
 	b.pending = append(b.pending, env)
 	b.size += len(env) + envelopeOverhead
 	if b.timer == nil {
-		b.timer = time.AfterFunc(b.every, b.flush)
+		if wait := b.every - time.Since(b.last); wait > 0 {
+			b.timer = time.AfterFunc(wait, b.flush)
+		} else {
+			now = b.takeLocked()
+		}
 	}
 	b.mu.Unlock()
 	b.send(full)
+	b.send(now)
 }
 
 // flush gossips what is queued.
@@ -134,7 +147,7 @@ func (b *bundler) flush() {
 	b.send(envs)
 }
 
-// takeLocked empties the queue and returns what it held.
+// takeLocked empties the queue and returns what it held, to be sent now.
 func (b *bundler) takeLocked() [][]byte {
 	if b.timer != nil {
 		b.timer.Stop()
@@ -142,6 +155,7 @@ func (b *bundler) takeLocked() [][]byte {
 	}
 	envs := b.pending
 	b.pending, b.size = nil, 0
+	b.last = time.Now()
 	return envs
 }
 

@@ -78,3 +78,64 @@ func TestBundlerSplits(t *testing.T) {
 		})
 	}
 }
+
+// TestBundlerSendsALoneEnvelopeAtOnce: an envelope that finds the topic
+// quiet leaves at once, alone; a burst after it waits out the while and
+// leaves as one bundle.
+func TestBundlerSendsALoneEnvelopeAtOnce(t *testing.T) {
+	d := wire.Domain{Name: "aro-test", PayloadType: "/aro/test"}
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var sizes []int
+		b := &bundler{
+			ctx: context.Background(), key: key, domain: d, every: BundleEvery,
+			log: slog.New(slog.DiscardHandler),
+			publish: func(_ context.Context, msg []byte) error {
+				_, msgs, err := OpenBundle(msg, d, 1<<10)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				sizes = append(sizes, len(msgs))
+				mu.Unlock()
+				return nil
+			},
+		}
+		sent := func() []int {
+			synctest.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]int(nil), sizes...)
+		}
+		seal := func(i int) []byte {
+			env, err := wire.Seal(key, d, fmt.Appendf(nil, "envelope %d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return env
+		}
+		b.add(seal(0))
+		if got := sent(); len(got) != 1 || got[0] != 1 {
+			t.Fatalf("a lone envelope: bundles of %v sent at once, want [1]", got)
+		}
+		for i := 1; i <= 100; i++ {
+			b.add(seal(i))
+		}
+		if got := sent(); len(got) != 1 {
+			t.Fatalf("the burst left before the while: bundles of %v", got)
+		}
+		time.Sleep(BundleEvery)
+		if got := sent(); len(got) != 2 || got[1] != 100 {
+			t.Fatalf("after the while: bundles of %v, want [1 100]", got)
+		}
+		time.Sleep(BundleEvery)
+		b.add(seal(101))
+		if got := sent(); len(got) != 3 || got[2] != 1 {
+			t.Fatalf("an envelope after a quiet while: bundles of %v, want [1 100 1]", got)
+		}
+	})
+}

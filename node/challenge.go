@@ -156,17 +156,13 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	// A keeper gossips its challenges and receipts in bundles (bundle.go),
-	// each of what it sealed in a tenth of a round: nothing on these
-	// topics is needed sooner than in the next rounds.
-	bundleEvery := n.network.RoundPeriod() / 10
 	specs := []struct {
 		kind     string
 		domain   TopicSpec
 		validate func(context.Context, peer.ID, []byte, peer.ID) pubsub.ValidationResult
 	}{
-		{config.TopicChallenges, TopicSpec{Domain: proofs.ChallengeDomain, MaxSize: proofs.MaxChallengeSize, Bundle: bundleEvery}, eng.ValidateChallenge},
-		{config.TopicReceipts, TopicSpec{Domain: proofs.ReceiptDomain, MaxSize: proofs.MaxReceiptSize, Bundle: bundleEvery}, eng.ValidateReceipt},
+		{config.TopicChallenges, TopicSpec{Domain: proofs.ChallengeDomain, MaxSize: proofs.MaxChallengeSize, Bundle: BundleEvery}, eng.ValidateChallenge},
+		{config.TopicReceipts, TopicSpec{Domain: proofs.ReceiptDomain, MaxSize: proofs.MaxReceiptSize, Bundle: BundleEvery}, eng.ValidateReceipt},
 		{config.TopicManifests, TopicSpec{Domain: proofs.ManifestDomain, MaxSize: proofs.MaxManifestSize, Repeats: true}, eng.ValidateManifest},
 	}
 	if keeper {
