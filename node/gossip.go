@@ -43,9 +43,10 @@ type TopicSpec struct {
 	// would be dropped, first by the publisher itself, as one already
 	// seen.
 	Repeats bool
-	// Bundle, when set, makes the topic carry bundles (bundle.go): Publish
-	// queues an envelope and gossips what it queued once Bundle has
-	// passed, as one message; subscribers get each envelope on its own.
+	// Bundle, when set, makes the topic carry bundles (bundle.go), at most
+	// one each Bundle: Publish queues an envelope for the next, which
+	// leaves at once if the last left Bundle ago or more; subscribers get
+	// each envelope on its own.
 	Bundle time.Duration
 }
 
