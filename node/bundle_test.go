@@ -60,21 +60,7 @@ func TestBundledTopic(t *testing.T) {
 		}
 		return env
 	}
-	// Probe until b hears a.
-	for probe := 0; ; probe++ {
-		if err := ta.Publish(ctx, seal(fmt.Sprintf("probe %d", probe))); err != nil {
-			t.Fatal(err)
-		}
-		pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		_, err := sub.Next(pctx)
-		pcancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the subscriber never heard the publisher")
-		}
-	}
+	awaitHearing(t, ctx, sub, func(i int) []byte { return seal(fmt.Sprintf("probe %d", i)) }, ta)
 
 	const burst = 300
 	for i := range burst {

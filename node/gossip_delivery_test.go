@@ -80,20 +80,7 @@ func TestBurstOfMessages(t *testing.T) {
 		return env
 	}
 	// Probe until b hears a, or the burst goes to nobody.
-	for probe := 0; ; probe++ {
-		if err := ta.Publish(ctx, seal("probe %d", probe)); err != nil {
-			t.Fatal(err)
-		}
-		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		_, err := sub.Next(pctx)
-		pcancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the subscriber never heard the publisher")
-		}
-	}
+	awaitHearing(t, ctx, sub, func(i int) []byte { return seal("probe %d", i) }, ta)
 	const burst = 300
 	for i := range burst {
 		if err := ta.Publish(ctx, seal("message %d", i)); err != nil {
@@ -108,6 +95,26 @@ func TestBurstOfMessages(t *testing.T) {
 		}
 		if bytes.HasPrefix(m.Payload, []byte("message ")) {
 			seen[string(m.Payload)] = true
+		}
+	}
+}
+
+// awaitHearing publishes probe(0), probe(1)... on topic until sub has
+// one: a subscriber hears a publisher once their meshes have formed.
+func awaitHearing(t *testing.T, ctx context.Context, sub *node.Subscription, probe func(int) []byte, topic *node.Topic) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if err := topic.Publish(ctx, probe(i)); err != nil {
+			t.Fatal(err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err := sub.Next(pctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the subscriber never heard the publisher")
 		}
 	}
 }
