@@ -59,8 +59,8 @@ var ErrBadBundle = errors.New("node: bad bundle")
 
 // SealBundle seals envelopes, each sealed under d by key, as one bundle.
 func SealBundle(key crypto.PrivKey, d wire.Domain, envelopes [][]byte) ([]byte, error) {
-	if len(envelopes) == 0 || len(envelopes) > maxBundled {
-		return nil, fmt.Errorf("%w: %d envelopes, want 1 to %d", ErrBadBundle, len(envelopes), maxBundled)
+	if err := checkCount(len(envelopes)); err != nil {
+		return nil, err
 	}
 	env, _, err := wire.SealMessage(key, bundleDomain(d), bundle{Envelopes: envelopes})
 	if err != nil {
@@ -72,6 +72,14 @@ func SealBundle(key crypto.PrivKey, d wire.Domain, envelopes [][]byte) ([]byte, 
 	return env, nil
 }
 
+// checkCount refuses a bundle of no envelopes or of more than maxBundled.
+func checkCount(n int) error {
+	if n == 0 || n > maxBundled {
+		return fmt.Errorf("%w: %d envelopes, want 1 to %d", ErrBadBundle, n, maxBundled)
+	}
+	return nil
+}
+
 // OpenBundle opens a bundle of envelopes sealed under d, each of at most
 // maxSize bytes, and opens each of them. Every envelope must be sealed by
 // the bundle's signer: a node bundles only what it sealed.
@@ -81,8 +89,8 @@ func OpenBundle(data []byte, d wire.Domain, maxSize int) (signer peer.ID, msgs [
 	if err != nil {
 		return "", nil, err
 	}
-	if len(b.Envelopes) == 0 || len(b.Envelopes) > maxBundled {
-		return "", nil, fmt.Errorf("%w: %d envelopes, want 1 to %d", ErrBadBundle, len(b.Envelopes), maxBundled)
+	if err := checkCount(len(b.Envelopes)); err != nil {
+		return "", nil, err
 	}
 	msgs = make([]Message, len(b.Envelopes))
 	for i, env := range b.Envelopes {

@@ -28,18 +28,7 @@ func TestBundlerSplits(t *testing.T) {
 	}{{16 << 10, 200}, {100, 2500}} {
 		t.Run(fmt.Sprintf("%d of %d bytes", c.count, c.size), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var mu sync.Mutex
-				var bundles [][]byte
-				b := &bundler{
-					ctx: context.Background(), key: key, domain: d, every: 100 * time.Millisecond,
-					log: slog.New(slog.DiscardHandler),
-					publish: func(_ context.Context, msg []byte) error {
-						mu.Lock()
-						bundles = append(bundles, msg)
-						mu.Unlock()
-						return nil
-					},
-				}
+				b, sent := recordingBundler(key, d, 100*time.Millisecond)
 				want := make(map[string]bool)
 				for i := range c.count {
 					env, err := wire.Seal(key, d, fmt.Appendf(make([]byte, 0, c.size), "%0*d", c.size-64, i))
@@ -50,7 +39,7 @@ func TestBundlerSplits(t *testing.T) {
 					b.add(env)
 				}
 				time.Sleep(time.Second) // the last bundle's timer
-				synctest.Wait()
+				bundles := sent()
 				got := 0
 				for _, msg := range bundles {
 					if len(msg) > maxBundle {
@@ -89,27 +78,18 @@ func TestBundlerSendsALoneEnvelopeAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var sizes []int
-		b := &bundler{
-			ctx: context.Background(), key: key, domain: d, every: BundleEvery,
-			log: slog.New(slog.DiscardHandler),
-			publish: func(_ context.Context, msg []byte) error {
+		b, bundles := recordingBundler(key, d, BundleEvery)
+		// sent returns how many envelopes each bundle sent so far held.
+		sent := func() []int {
+			var sizes []int
+			for _, msg := range bundles() {
 				_, msgs, err := OpenBundle(msg, d, 1<<10)
 				if err != nil {
-					t.Error(err)
+					t.Fatal(err)
 				}
-				mu.Lock()
 				sizes = append(sizes, len(msgs))
-				mu.Unlock()
-				return nil
-			},
-		}
-		sent := func() []int {
-			synctest.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			return append([]int(nil), sizes...)
+			}
+			return sizes
 		}
 		seal := func(i int) []byte {
 			env, err := wire.Seal(key, d, fmt.Appendf(nil, "envelope %d", i))
@@ -138,4 +118,28 @@ func TestBundlerSendsALoneEnvelopeAtOnce(t *testing.T) {
 			t.Fatalf("an envelope after a quiet while: bundles of %v, want [1 100 1]", got)
 		}
 	})
+}
+
+// recordingBundler returns a bundler of envelopes sealed under d by key
+// that keeps the bundles it sends, and a function that waits for the
+// bubble to settle and returns them.
+func recordingBundler(key crypto.PrivKey, d wire.Domain, every time.Duration) (*bundler, func() [][]byte) {
+	var mu sync.Mutex
+	var bundles [][]byte
+	b := &bundler{
+		ctx: context.Background(), key: key, domain: d, every: every,
+		log: slog.New(slog.DiscardHandler),
+		publish: func(_ context.Context, msg []byte) error {
+			mu.Lock()
+			bundles = append(bundles, msg)
+			mu.Unlock()
+			return nil
+		},
+	}
+	return b, func() [][]byte {
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return append([][]byte(nil), bundles...)
+	}
 }
