@@ -165,7 +165,7 @@ func put(t testing.TB, s *proofs.ReceiptStore, rs []sealed) {
 
 func cids(t testing.TB, s *proofs.ReceiptStore, epoch uint64) []cid.Cid {
 	t.Helper()
-	ids, err := s.CIDs(epoch)
+	ids, err := s.CIDs(epoch, "")
 	if err != nil {
 		t.Fatal(err)
 	}

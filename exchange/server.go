@@ -45,20 +45,7 @@ func StoreSource(s *proofs.ReceiptStore) Source { return storeSource{s} }
 type storeSource struct{ s *proofs.ReceiptStore }
 
 func (ss storeSource) CIDs(epoch uint64, edge peer.ID) ([]cid.Cid, error) {
-	if edge == "" {
-		return ss.s.CIDs(epoch)
-	}
-	var ids []cid.Cid
-	err := ss.s.List(proofs.Filter{Epoch: &epoch, Edge: edge}, func(id cid.Cid, _ proofs.Receipt) error {
-		ids = append(ids, id)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	// List orders an edge's receipts by kind first.
-	slices.SortFunc(ids, compareCIDs)
-	return ids, nil
+	return ss.s.CIDs(epoch, edge)
 }
 
 func (ss storeSource) Get(id cid.Cid) ([]byte, error) {

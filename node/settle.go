@@ -154,7 +154,10 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 		Edge:          edge,
 		Offers:        func() []proofs.Offer { return n.engine.Manifest().Offers },
 		Answered:      n.engine.Answered,
-		Log:           n.baseLog,
+		Committee: func(ctx context.Context, epoch uint64) ([]peer.ID, error) {
+			return n.engine.CommitteeOf(ctx, epoch, n.host.ID())
+		},
+		Log: n.baseLog,
 	}
 	if n.challenges != nil {
 		cfg.Evidence = map[proofs.Kind]proofs.EvidenceChecker{proofs.KindLiveness: liveness.NewEvidenceChecker()}

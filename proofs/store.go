@@ -348,16 +348,24 @@ func (s *ReceiptStore) List(f Filter, fn func(id cid.Cid, r Receipt) error) erro
 	})
 }
 
-// CIDs returns the CIDs of the receipts of epoch sorted by their bytes:
-// the leaves of the epoch batch's Merkle tree.
-func (s *ReceiptStore) CIDs(epoch uint64) ([]cid.Cid, error) {
+// CIDs returns the CIDs of the receipts of epoch, about edge only if
+// edge is not empty, sorted by their bytes: for a whole epoch, the
+// leaves of its batch's Merkle tree. It reads the index alone, not the
+// receipts.
+func (s *ReceiptStore) CIDs(epoch uint64, edge peer.ID) ([]cid.Cid, error) {
+	prefix := appendEpoch([]byte{prefixByEpoch}, epoch)
+	if edge != "" {
+		prefix = appendEscaped(prefix, string(edge))
+	}
 	var ids []cid.Cid
-	err := s.ns.Iterate(appendEpoch([]byte{prefixByEpoch}, epoch), func(k, _ []byte) error {
+	err := s.ns.Iterate(prefix, func(k, _ []byte) error {
 		ik, err := parseIndexKey(k)
 		if err != nil {
 			return fmt.Errorf("proofs: receipt index key %x: %w", k, err)
 		}
-		ids = append(ids, ik.id)
+		if edge == "" || ik.edge == edge {
+			ids = append(ids, ik.id)
+		}
 		return nil
 	})
 	if err != nil {

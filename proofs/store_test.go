@@ -229,7 +229,7 @@ func TestStoreDurable(t *testing.T) {
 			t.Errorf("after reopen, Get(%s) = %v", id, err)
 		}
 	}
-	got, err := s.CIDs(5)
+	got, err := s.CIDs(5, "")
 	if err != nil || len(got) != len(ids) {
 		t.Fatalf("after reopen, CIDs = %d, %v; want %d", len(got), err, len(ids))
 	}
@@ -384,32 +384,41 @@ func equalListed(a, b []listed) bool {
 	return slices.EqualFunc(a, b, func(x, y listed) bool { return x.id == y.id && reflect.DeepEqual(x.r, y.r) })
 }
 
+// TestStoreCIDs: CIDs gives an epoch's receipts, or one edge's of them,
+// sorted by their bytes, and no other epoch's or edge's.
 func TestStoreCIDs(t *testing.T) {
 	s := NewReceiptStore(openDB(t, t.TempDir()))
 	f := newFleet(t, 2, 4)
-	want := map[uint64][]cid.Cid{}
+	type of struct {
+		epoch uint64
+		edge  peer.ID // "" for the whole epoch
+	}
+	want := map[of][]cid.Cid{}
 	var envs [][]byte
 	for i := range 40 {
 		epoch := uint64(i % 3)
 		env, id, _ := f.receipt(t, i%2, i%4, epoch, uint64(1000+i), Kinds()[i%4], Pass)
 		envs = append(envs, env)
-		want[epoch] = append(want[epoch], id)
+		want[of{epoch, ""}] = append(want[of{epoch, ""}], id)
+		want[of{epoch, f.edges[i%4]}] = append(want[of{epoch, f.edges[i%4]}], id)
 	}
 	if _, err := s.PutBatch(envs); err != nil {
 		t.Fatal(err)
 	}
 	for epoch := range uint64(4) {
-		got, err := s.CIDs(epoch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.IsSortedFunc(got, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) }) {
-			t.Errorf("CIDs(%d) not sorted by bytes", epoch)
-		}
-		w := slices.Clone(want[epoch])
-		slices.SortFunc(w, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
-		if !slices.Equal(got, w) {
-			t.Errorf("CIDs(%d) = %d CIDs, want %d", epoch, len(got), len(w))
+		for _, edge := range append([]peer.ID{""}, f.edges...) {
+			got, err := s.CIDs(epoch, edge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.IsSortedFunc(got, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) }) {
+				t.Errorf("CIDs(%d, %q) not sorted by bytes", epoch, edge)
+			}
+			w := slices.Clone(want[of{epoch, edge}])
+			slices.SortFunc(w, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+			if !slices.Equal(got, w) {
+				t.Errorf("CIDs(%d, %q) = %d CIDs, want %d", epoch, edge, len(got), len(w))
+			}
 		}
 	}
 }

@@ -280,7 +280,7 @@ func (s *Settler) Prove(ctx context.Context, id cid.Cid) (proofs.InclusionProof,
 	if errors.Is(err, store.ErrNotFound) {
 		// Not signed here; the store's receipts serve if they are exactly
 		// the batch's.
-		leaves, err = s.cfg.Receipts.CIDs(r.Epoch)
+		leaves, err = s.cfg.Receipts.CIDs(r.Epoch, "")
 		if err == nil && !SameRoot(b, leaves) {
 			err = fmt.Errorf("%w: this node holds %d receipts of epoch %d, the batch %d", ErrNoLeaves, len(leaves), r.Epoch, b.Receipts)
 		}

@@ -60,6 +60,12 @@ type Config struct {
 	// CatchUp fetches from peers the receipts and reports of epoch this
 	// keeper lacks.
 	CatchUp func(ctx context.Context, epoch uint64, from []peer.ID) error
+	// Committee gives an edge its committee of an epoch: the keepers that
+	// may challenge it, so the only ones that sign receipts about it. An
+	// edge catches up from them alone: they are the connections it keeps,
+	// and dialling every keeper of the network for its few receipts would
+	// cost each keeper a connection per edge once an epoch.
+	Committee func(ctx context.Context, epoch uint64) ([]peer.ID, error)
 
 	// Evidence checks the evidence of pass receipts by kind, and
 	// Challenge returns the sealed challenge of an ID this node kept: with
@@ -211,18 +217,14 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 		return
 	}
 	settled := graced - 1
-	if s.cfg.Edge && !s.cfg.Keeper && b.Round-s.cfg.Grace == p.FirstRound(graced) && s.cfg.CatchUp != nil && s.cfg.Registry != nil {
+	if s.cfg.Edge && !s.cfg.Keeper && b.Round-s.cfg.Grace == p.FirstRound(graced) && s.cfg.CatchUp != nil && s.cfg.Committee != nil {
 		// An edge fetches the receipts about it that gossip did not bring.
 		wg.Go(func() {
-			keepers, err := s.cfg.Registry(ctx, settled)
+			committee, err := s.cfg.Committee(ctx, settled)
 			if err != nil {
 				return
 			}
-			ids := make([]peer.ID, len(keepers))
-			for i, k := range keepers {
-				ids[i] = k.ID
-			}
-			if err := s.cfg.CatchUp(ctx, settled, ids); err != nil {
+			if err := s.cfg.CatchUp(ctx, settled, committee); err != nil {
 				s.log.Debug("receipts catch-up incomplete", "epoch", settled, "err", err)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -171,7 +172,7 @@ func newKeeperNet(t testing.TB, n int, ledgerOpts ...local.Option) *keeperNet {
 				got := 0
 				for _, p := range from {
 					j := kn.index(p)
-					ids, err := kn.stores[j].CIDs(epoch)
+					ids, err := kn.stores[j].CIDs(epoch, "")
 					if err != nil {
 						return err
 					}
@@ -423,7 +424,7 @@ func TestNoCosignWithoutCatchUp(t *testing.T) {
 }
 
 func firstCID(t *testing.T, rs *proofs.ReceiptStore) cid.Cid {
-	ids, err := rs.CIDs(testEpoch)
+	ids, err := rs.CIDs(testEpoch, "")
 	if err != nil || len(ids) == 0 {
 		t.Fatal(fmt.Sprint("no receipts: ", err))
 	}
@@ -634,5 +635,57 @@ func TestEquivocationDisputed(t *testing.T) {
 		if a, _ := kn.ledger.Account(ctx, kn.ids[i]); a.Slashed != 0 {
 			t.Errorf("honest keeper %d slashed %d", i, a.Slashed)
 		}
+	}
+}
+
+// TestEdgeCatchesUpFromItsCommittee: at the end of an epoch's grace an
+// edge fetches the receipts about it from its committee of that epoch,
+// the keepers that may have signed them, and from no other keeper.
+func TestEdgeCatchesUpFromItsCommittee(t *testing.T) {
+	kn := newKeeperNet(t, 1)
+	k, _ := key(t, 200)
+	committee := []peer.ID{kn.ids[0], "committee keeper 2"}
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var asked []uint64
+	var from [][]peer.ID
+	s, err := New(Config{
+		Key: k, Params: kn.params, Grace: 3, Beacon: kn.beacon, DB: db,
+		Receipts: proofs.NewReceiptStore(db), Reports: proofs.NewReportStore(db),
+		Edge: true, ReportTopic: kn.bus.join(),
+		Offers:   func() []proofs.Offer { return nil },
+		Answered: func(uint64) map[proofs.Kind]uint64 { return nil },
+		Registry: func(context.Context, uint64) ([]challenge.Keeper, error) {
+			t.Error("the edge read the registry: it asks its committee alone")
+			return nil, errors.New("no registry")
+		},
+		Committee: func(_ context.Context, epoch uint64) ([]peer.ID, error) {
+			asked = append(asked, epoch)
+			return committee, nil
+		},
+		CatchUp: func(_ context.Context, epoch uint64, peers []peer.ID) error {
+			from = append(from, peers)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for round := kn.params.FirstRound(testEpoch + 1); round <= kn.params.FirstRound(testEpoch+1)+4; round++ {
+		b, err := kn.beacon.Get(ctx, round)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.round(ctx, b, &wg)
+	}
+	wg.Wait()
+	if !slices.Equal(asked, []uint64{testEpoch}) || len(from) != 1 || !slices.Equal(from[0], committee) {
+		t.Errorf("asked the committee of epochs %v and caught up from %v; want epoch %d once, from %v", asked, from, testEpoch, committee)
 	}
 }
