@@ -142,10 +142,13 @@ const (
 // peer pruned from a mesh is offered D peers, enough to fill a mesh of
 // its own, not 16; each one it dials costs a home edge a connection and
 // its streams, and in a simulation of a thousand edges a third of the
-// machine's memory.
+// machine's memory. Those peers are dialled one at a time, not eight:
+// each dialler is a goroutine that waits the node's life, for dials
+// that come a few at a time when a mesh is pruned.
 func gossipSubParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.PrunePeers = p.D
+	p.Connectors = 1
 	return p
 }
 

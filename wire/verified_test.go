@@ -5,11 +5,16 @@ import (
 	"testing"
 )
 
-// TestOpenRemembersOnlyWhatVerified: an envelope that verified opens
-// again from memory; the same bytes under another domain, or with any
-// byte of the signature changed, are still checked and refused.
+// TestOpenRemembersOnlyWhatVerified: an envelope that verified, or that
+// this process sealed, opens again from memory; the same bytes under
+// another domain, or with any byte of the signature changed, are still
+// checked and refused.
 func TestOpenRemembersOnlyWhatVerified(t *testing.T) {
 	env, payload := sealSample(t, testKey(t, 1))
+	if !verifiedEnvelopes.has(verifiedKey(testDomain.Name, env)) {
+		t.Fatal("an envelope this process sealed is not remembered")
+	}
+	verifiedEnvelopes = newEnvelopeMemo(1 << 14) // as if sealed elsewhere
 	if _, _, err := Open(env, testDomain, 1024); err != nil {
 		t.Fatal(err)
 	}
