@@ -18,12 +18,15 @@ import (
 	"github.com/aropeer/aropeer/wire"
 )
 
-// BatchDomain signs epoch batches.
-var BatchDomain = wire.Domain{Name: "aro-batch", PayloadType: "/aro/batch"}
+// BatchDomain signs keepers' co-signatures of epoch batches.
+var BatchDomain = wire.Domain{Name: "aro-batch-signature", PayloadType: "/aro/batch-signature"}
 
-// MaxBatchSize caps a sealed batch: an epoch's results for some ten
+// MaxBatchSize caps an encoded batch: an epoch's results for some ten
 // thousand edges.
 const MaxBatchSize = 4 << 20
+
+// MaxBatchSignatureSize caps a sealed batch signature.
+const MaxBatchSignatureSize = 1 << 10
 
 // Errors of batch signatures and proofs.
 var (
@@ -177,8 +180,8 @@ func (b Batch) Validate() error {
 	return nil
 }
 
-// ID is the CID of the batch's canonical encoding: the payload every
-// co-signer signs.
+// ID is the CID of the batch's canonical encoding: what every co-signer
+// signs (BatchSignature).
 func (b Batch) ID() (cid.Cid, error) {
 	_, id, err := wire.MarshalCID(b)
 	if err != nil {
@@ -187,52 +190,86 @@ func (b Batch) ID() (cid.Cid, error) {
 	return id, nil
 }
 
-// SignedBatch is a batch with its co-signatures: the payload once, and
-// each keeper's envelope sealing that same payload.
+// SignedBatch is a batch with its co-signatures.
 type SignedBatch struct {
 	Batch      Batch
 	Signatures [][]byte // envelopes of BatchDomain, as SignBatch seals them
 }
 
-// SignBatch validates b and returns key's envelope over its canonical
-// encoding: one keeper's co-signature. Whether the key holds stake is
-// Quorum's question.
+// BatchSignature is what a keeper co-signs: an epoch's batch named by its
+// ID, which the keeper recomputed from its own stores. It names the batch
+// rather than carrying it, so that a keeper's signature is a few hundred
+// bytes where a batch of thousands of edges is hundreds of kilobytes, and
+// a signed batch holds its batch once.
+type BatchSignature struct {
+	Network string  `cbor:"net"`
+	Epoch   uint64  `cbor:"epoch"`
+	Batch   cid.Cid `cbor:"batch"`
+}
+
+// SignBatch validates b and returns key's envelope over its
+// BatchSignature: one keeper's co-signature. Whether the key holds stake
+// is Quorum's question.
 func SignBatch(key crypto.PrivKey, b Batch) ([]byte, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	env, _, err := wire.SealMessage(key, BatchDomain, b)
+	id, err := b.ID()
+	if err != nil {
+		return nil, err
+	}
+	env, _, err := wire.SealMessage(key, BatchDomain, BatchSignature{Network: b.Network, Epoch: b.Epoch, Batch: id})
 	if err != nil {
 		return nil, fmt.Errorf("proofs: sign batch: %w", err)
-	}
-	if len(env) > MaxBatchSize {
-		return nil, invalid("batch", fmt.Errorf("sealed batch of %d bytes, over %d", len(env), MaxBatchSize))
 	}
 	return env, nil
 }
 
+// OpenBatchSignature opens a keeper's co-signature and returns what it
+// signs and its signer.
+func OpenBatchSignature(env []byte) (BatchSignature, peer.ID, error) {
+	var s BatchSignature
+	signer, _, err := wire.OpenMessage(env, BatchDomain, MaxBatchSignatureSize, &s)
+	if err != nil {
+		return BatchSignature{}, "", fmt.Errorf("proofs: batch signature: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return BatchSignature{}, "", err
+	}
+	return s, signer, nil
+}
+
+// Validate checks that s names a network and a batch.
+func (s BatchSignature) Validate() error {
+	if s.Network == "" || !s.Batch.Defined() {
+		return invalid("batch signature", errors.New("no network or no batch"))
+	}
+	return nil
+}
+
 // Signers opens every signature and returns, sorted, the keys of those
-// whose payload is byte-identical to the canonical encoding of s.Batch,
-// each once. Signatures that do not open, that cover another payload
-// (ErrOtherBatch) or that repeat a signer (ErrDuplicateSigner) are not
-// counted and are reported together in the error, with their indices; the
-// signers returned stand even then. An invalid batch has no signers.
+// that sign s.Batch, each once. Signatures that do not open, that sign
+// another batch (ErrOtherBatch) or that repeat a signer
+// (ErrDuplicateSigner) are not counted and are reported together in the
+// error, with their indices; the signers returned stand even then. An
+// invalid batch has no signers.
 func (s SignedBatch) Signers() ([]peer.ID, error) {
 	if err := s.Batch.Validate(); err != nil {
 		return nil, err
 	}
-	want, err := wire.Marshal(s.Batch)
+	id, err := s.Batch.ID()
 	if err != nil {
 		return nil, fmt.Errorf("proofs: batch signers: %w", err)
 	}
+	want := BatchSignature{Network: s.Batch.Network, Epoch: s.Batch.Epoch, Batch: id}
 	seen := make(map[peer.ID]bool, len(s.Signatures))
 	var errs []error
 	for i, env := range s.Signatures {
-		payload, signer, err := wire.Open(env, BatchDomain, MaxBatchSize)
+		got, signer, err := OpenBatchSignature(env)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("proofs: batch signature %d: %w", i, err))
-		case !bytes.Equal(payload, want):
+		case got != want:
 			errs = append(errs, fmt.Errorf("proofs: batch signature %d by %s: %w", i, signer, ErrOtherBatch))
 		case seen[signer]:
 			errs = append(errs, fmt.Errorf("proofs: batch signature %d by %s: %w", i, signer, ErrDuplicateSigner))

@@ -408,8 +408,16 @@ func TestBatchSignersQuorum(t *testing.T) {
 	if signers, err := (SignedBatch{Batch: invalidBatch, Signatures: sigs}).Signers(); len(signers) != 0 || !errors.Is(err, ErrInvalid) {
 		t.Errorf("invalid batch: signers %v, err %v", signers, err)
 	}
+	// A signature does not grow with its batch.
+	if n := len(sigs[0]); n > MaxBatchSignatureSize {
+		t.Errorf("a signature of a batch of 1,000 edges is %d bytes, over %d", n, MaxBatchSignatureSize)
+	}
 	// A receipt's signature over the same bytes is not a batch signature.
-	payload := mustMarshal(t, b)
+	id, err := b.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := mustMarshal(t, BatchSignature{Network: b.Network, Epoch: b.Epoch, Batch: id})
 	asReceipt := sealRaw(t, keys[0], ReceiptDomain, payload)
 	if signers, err := (SignedBatch{Batch: b, Signatures: [][]byte{asReceipt}}).Signers(); len(signers) != 0 || !errors.Is(err, wire.ErrWrongPayloadType) {
 		t.Errorf("receipt-domain signature: signers %v, err %v", signers, err)

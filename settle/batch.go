@@ -21,21 +21,21 @@ import (
 // receipts of the epoch reach the store.
 const leavesNamespace = "settle"
 
-// ValidateSignature judges a gossiped batch signature: a valid batch of
-// this network, signed by a keeper of the registry. Whether the batch is
-// right is for each keeper to recompute.
+// ValidateSignature judges a gossiped batch signature: of this network,
+// by a keeper of the registry. Whether the batch it names is right is for
+// each keeper to recompute.
 func (s *Settler) ValidateSignature(ctx context.Context, payload []byte, signer peer.ID) error {
-	var b proofs.Batch
-	if err := wire.Unmarshal(payload, &b, proofs.MaxBatchSize); err != nil {
+	var sig proofs.BatchSignature
+	if err := wire.Unmarshal(payload, &sig, proofs.MaxBatchSignatureSize); err != nil {
 		return err
 	}
-	if err := b.Validate(); err != nil {
+	if err := sig.Validate(); err != nil {
 		return err
 	}
-	if b.Network != s.cfg.Params.Network {
-		return fmt.Errorf("settle: batch of network %q", b.Network)
+	if sig.Network != s.cfg.Params.Network {
+		return fmt.Errorf("settle: batch signature of network %q", sig.Network)
 	}
-	keepers, err := s.cfg.Registry(ctx, b.Epoch)
+	keepers, err := s.cfg.Registry(ctx, sig.Epoch)
 	if err != nil {
 		return fmt.Errorf("%w: registry: %w", errUntimely, err)
 	}
@@ -48,58 +48,61 @@ func (s *Settler) ValidateSignature(ctx context.Context, payload []byte, signer 
 }
 
 // acceptSignature gathers a batch signature; a keeper that has not signed
-// for the epoch recomputes the batch, and any keeper submits a batch once
-// its signatures reach quorum.
+// for the epoch recomputes the batch, and any keeper that holds the batch
+// submits it once its signatures reach quorum.
 func (s *Settler) acceptSignature(ctx context.Context, m challenge.Message, wg *sync.WaitGroup) {
-	var b proofs.Batch
-	if err := wire.Unmarshal(m.Payload, &b, proofs.MaxBatchSize); err != nil {
+	var sig proofs.BatchSignature
+	if err := wire.Unmarshal(m.Payload, &sig, proofs.MaxBatchSignatureSize); err != nil || sig.Validate() != nil {
 		return
 	}
-	id, err := b.ID()
-	if err != nil {
-		return
-	}
-	s.gather(ctx, b, id.KeyString(), m.Signer, m.Envelope)
+	signer := m.Signer
+	id := sig.Batch.KeyString()
+	s.gather(ctx, sig.Epoch, id, nil, signer, m.Envelope)
 	s.mu.Lock()
-	_, signed := s.signed[b.Epoch]
-	judged := s.judged[b.Epoch][id.KeyString()]
-	if s.judged[b.Epoch] == nil {
-		s.judged[b.Epoch] = make(map[string]bool)
+	_, signed := s.signed[sig.Epoch]
+	judged := s.judged[sig.Epoch][id]
+	if s.judged[sig.Epoch] == nil {
+		s.judged[sig.Epoch] = make(map[string]bool)
 	}
-	s.judged[b.Epoch][id.KeyString()] = true
+	s.judged[sig.Epoch][id] = true
 	s.mu.Unlock()
-	if s.cfg.Keeper && !signed && !judged && m.Signer != s.self {
-		wg.Go(func() { s.consider(ctx, b, m.Signer) })
+	if s.cfg.Keeper && !signed && !judged && signer != s.self {
+		wg.Go(func() { s.consider(ctx, sig.Epoch, sig.Batch, signer) })
 	}
 }
 
-// gather adds a signature of batch b (named id) and submits b when its
-// signatures hold 2/3 of the keeper stake. Submission is idempotent on the
-// ledger, so every keeper that sees a quorum may submit: a leader that
-// dies after collecting signatures does not stop the epoch.
-func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer peer.ID, env []byte) {
+// gather adds a signature of the batch of epoch named id, and the batch
+// itself once this keeper has built it (b, nil until then), and submits
+// the batch when its signatures hold 2/3 of the keeper stake. Submission
+// is idempotent on the ledger, so every keeper that sees a quorum may
+// submit: a leader that dies after collecting signatures does not stop
+// the epoch.
+func (s *Settler) gather(ctx context.Context, epoch uint64, id string, b *proofs.Batch, signer peer.ID, env []byte) {
 	s.mu.Lock()
-	byID := s.pending[b.Epoch]
+	byID := s.pending[epoch]
 	if byID == nil {
 		byID = make(map[string]*proposal)
-		s.pending[b.Epoch] = byID
+		s.pending[epoch] = byID
 	}
 	p := byID[id]
 	if p == nil {
-		p = &proposal{batch: b, sigs: make(map[peer.ID][]byte)}
+		p = &proposal{sigs: make(map[peer.ID][]byte)}
 		byID[id] = p
 	}
+	if b != nil {
+		p.batch = b
+	}
 	p.sigs[signer] = env
-	sb := proofs.SignedBatch{Batch: p.batch}
+	if p.batch == nil || p.submitted || !s.cfg.Keeper {
+		s.mu.Unlock()
+		return
+	}
+	sb := proofs.SignedBatch{Batch: *p.batch}
 	for _, sig := range p.sigs {
 		sb.Signatures = append(sb.Signatures, sig)
 	}
-	done := p.submitted
 	s.mu.Unlock()
-	if done || !s.cfg.Keeper {
-		return
-	}
-	keepers, err := s.cfg.Registry(ctx, b.Epoch)
+	keepers, err := s.cfg.Registry(ctx, epoch)
 	if err != nil {
 		return
 	}
@@ -121,16 +124,16 @@ func (s *Settler) gather(ctx context.Context, b proofs.Batch, id string, signer 
 	s.count(func(st *Stats) { st.Submitted++ })
 	rec, err := s.cfg.Ledger.SubmitBatch(ctx, sb)
 	if err != nil {
-		s.log.Warn("batch refused by the ledger", "epoch", b.Epoch, "signers", len(signers), "err", err)
+		s.log.Warn("batch refused by the ledger", "epoch", epoch, "signers", len(signers), "err", err)
 		s.mu.Lock()
 		p.submitted = false // another signature may yet make it pass
 		s.mu.Unlock()
 		return
 	}
 	s.count(func(st *Stats) { st.Applied++ })
-	s.log.Info("epoch batch applied", "epoch", b.Epoch, "height", rec.Height, "signers", len(signers), "receipts", b.Receipts)
-	s.prune(b.Epoch)
-	s.dispute(ctx, b.Epoch)
+	s.log.Info("epoch batch applied", "epoch", epoch, "height", rec.Height, "signers", len(signers), "receipts", sb.Batch.Receipts)
+	s.prune(epoch)
+	s.dispute(ctx, epoch)
 }
 
 // prune forgets the signatures of epochs settled long ago.
@@ -147,46 +150,43 @@ func (s *Settler) prune(settled uint64) {
 	}
 }
 
-// consider recomputes the batch a keeper proposed and co-signs it if this
-// keeper's own stores give the same; if not, it fetches what the proposer
-// holds and it lacks, and tries once more.
-func (s *Settler) consider(ctx context.Context, proposed proofs.Batch, from peer.ID) {
-	if cur := s.cfg.Params.EpochOf(s.info.RoundAt(s.cfg.Clock.Now())); proposed.Epoch >= cur {
+// consider recomputes the batch of epoch that a keeper signed, named
+// want, and co-signs it if this keeper's own stores give the same; if
+// not, it fetches what that keeper holds and it lacks, and tries once
+// more.
+func (s *Settler) consider(ctx context.Context, epoch uint64, want cid.Cid, from peer.ID) {
+	if cur := s.cfg.Params.EpochOf(s.info.RoundAt(s.cfg.Clock.Now())); epoch >= cur {
 		return // the epoch has not ended: no honest keeper proposes yet
 	}
 	s.cosign.Lock()
 	defer s.cosign.Unlock()
 	s.mu.Lock()
-	_, signed := s.signed[proposed.Epoch]
+	_, signed := s.signed[epoch]
 	s.mu.Unlock()
 	if signed {
 		return
 	}
-	want, err := proposed.ID()
-	if err != nil {
-		return
-	}
 	for attempt := range 2 {
-		mine, leaves, err := s.Build(ctx, proposed.Epoch)
+		mine, leaves, err := s.Build(ctx, epoch)
 		if err != nil {
-			s.log.Error("batch not recomputed", "epoch", proposed.Epoch, "err", err)
+			s.log.Error("batch not recomputed", "epoch", epoch, "err", err)
 			return
 		}
-		if id, err := mine.ID(); err == nil && id.Equals(want) {
+		id, err := mine.ID()
+		if err == nil && id.Equals(want) {
 			s.sign(ctx, mine, leaves)
 			s.count(func(st *Stats) { st.Cosigned++ })
 			return
 		}
 		if attempt == 0 && s.cfg.CatchUp != nil {
-			if err := s.cfg.CatchUp(ctx, proposed.Epoch, []peer.ID{from}); err != nil {
-				s.log.Debug("catch-up with the proposer incomplete", "epoch", proposed.Epoch, "from", from, "err", err)
+			if err := s.cfg.CatchUp(ctx, epoch, []peer.ID{from}); err != nil {
+				s.log.Debug("catch-up with the proposer incomplete", "epoch", epoch, "from", from, "err", err)
 			}
 			continue
 		}
 		s.count(func(st *Stats) { st.Mismatched++ })
-		s.log.Warn("not co-signing a batch unlike this keeper's", "epoch", proposed.Epoch, "from", from,
-			"their_receipts", proposed.Receipts, "our_receipts", mine.Receipts,
-			"their_edges", len(proposed.Results), "our_edges", len(mine.Results))
+		s.log.Warn("not co-signing a batch unlike this keeper's", "epoch", epoch, "from", from,
+			"theirs", want, "ours", id, "our_receipts", mine.Receipts, "our_edges", len(mine.Results))
 	}
 }
 
@@ -212,7 +212,7 @@ func (s *Settler) sign(ctx context.Context, b proofs.Batch, leaves []cid.Cid) {
 	s.mu.Lock()
 	s.signed[b.Epoch] = id.KeyString()
 	s.mu.Unlock()
-	s.gather(ctx, b, id.KeyString(), s.self, env)
+	s.gather(ctx, b.Epoch, id.KeyString(), &b, s.self, env)
 	if err := s.cfg.BatchTopic.Publish(ctx, env); err != nil {
 		s.log.Warn("batch signature not published", "epoch", b.Epoch, "err", err)
 	}

@@ -106,7 +106,7 @@ type Stats struct {
 
 // proposal is one batch and the signatures gathered for it.
 type proposal struct {
-	batch     proofs.Batch
+	batch     *proofs.Batch // nil until this keeper built the same
 	sigs      map[peer.ID][]byte
 	submitted bool // sent to the ledger, or being sent
 }

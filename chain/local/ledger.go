@@ -32,9 +32,8 @@ import (
 // Namespace is the store namespace of the ledger.
 const Namespace = "ledger"
 
-// maxRecordSize caps a stored block or batch record. A signed batch holds
-// the batch once per signature (each envelope carries the payload), so a
-// record can be many times proofs.MaxBatchSize.
+// maxRecordSize caps a stored block or batch record: a block's batches,
+// each up to proofs.MaxBatchSize with its keepers' signatures.
 const maxRecordSize = 1 << 30
 
 // Keys in the namespace. Heights and epochs are big-endian so that

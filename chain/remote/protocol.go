@@ -55,8 +55,8 @@ const (
 	opBlocks        = "blocks"
 )
 
-// Size caps. A signed batch carries the batch once per signature, so a
-// submission is large; a dispute is two receipts, their inclusion proofs (a path of at most
+// Size caps. A submission is a batch (up to proofs.MaxBatchSize) and a
+// signature of each keeper, so it is large; a dispute is two receipts, their inclusion proofs (a path of at most
 // 64 hashes each) and a challenge; the rest are an op and
 // a number or an ID. Records, account lists and pages of blocks can be
 // large answers; an account or a head is small.
