@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -366,20 +367,7 @@ func (s *Settler) settle(ctx context.Context, epoch uint64, b beacon.Beacon) {
 		}
 	}
 	leaders := Leaders(b, epoch, keepers)
-	var others []peer.ID
-	rank := -1
-	for i, id := range leaders {
-		if id == s.self {
-			rank = i
-		} else {
-			others = append(others, id)
-		}
-	}
-	if s.cfg.CatchUp != nil {
-		if err := s.cfg.CatchUp(ctx, epoch, others); err != nil {
-			s.log.Debug("catch-up incomplete", "epoch", epoch, "err", err)
-		}
-	}
+	rank := slices.Index(leaders, s.self)
 	if rank < 0 {
 		return
 	}
@@ -391,6 +379,17 @@ func (s *Settler) settle(ctx context.Context, epoch uint64, b beacon.Beacon) {
 	}
 	if rank > 0 && s.applied(ctx, epoch) {
 		return
+	}
+	// The proposer fetches what the other keepers hold and it lacks, so
+	// that its batch holds every receipt any of them has. A keeper that
+	// only co-signs fetches from the proposer, and only if its batch
+	// differs (consider): all fetching from all would cost a network of
+	// K keepers K² listings of the epoch.
+	if s.cfg.CatchUp != nil {
+		others := slices.Delete(slices.Clone(leaders), rank, rank+1)
+		if err := s.cfg.CatchUp(ctx, epoch, others); err != nil {
+			s.log.Debug("catch-up incomplete", "epoch", epoch, "err", err)
+		}
 	}
 	s.log.Info("proposing the epoch batch", "epoch", epoch, "rank", rank)
 	s.cosign.Lock()

@@ -689,3 +689,55 @@ func TestEdgeCatchesUpFromItsCommittee(t *testing.T) {
 		t.Errorf("asked the committee of epochs %v and caught up from %v; want epoch %d once, from %v", asked, from, testEpoch, committee)
 	}
 }
+
+// TestProposerCatchesUpFirst: the drawn leader fetches from the other
+// keepers what it missed before it builds, so the batch holds every
+// receipt; the keepers that only co-sign, holding the same, fetch
+// nothing.
+func TestProposerCatchesUpFirst(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := kn.beacon.Get(ctx, kn.params.FirstRound(testEpoch+1)+3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registry []challenge.Keeper
+	for _, id := range kn.ids {
+		registry = append(registry, challenge.Keeper{ID: id, Stake: 100})
+	}
+	leader := kn.index(Leaders(b, testEpoch, registry)[0])
+	envs := kn.receipts(t, 200)
+	for i, rs := range kn.stores {
+		for j, env := range envs {
+			if i == leader && j%10 < 3 {
+				continue // the leader missed 30%
+			}
+			if _, _, _, err := rs.Put(env); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	// Every keeper settles the epoch, as the grace's end makes them; the
+	// others wait their turn behind the leader.
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.settle(ctx, testEpoch, b) })
+	}
+
+	rec := waitBatch(t, kn.ledger, testEpoch)
+	if rec.Signed.Batch.Receipts != 200 {
+		t.Errorf("batch holds %d receipts, want 200", rec.Signed.Batch.Receipts)
+	}
+	if got, _ := kn.caughtUp.Load(leader); got != 60 {
+		t.Errorf("the leader fetched %v receipts, want the 60 it missed", got)
+	}
+	for i := range kn.settlers {
+		if _, fetched := kn.caughtUp.Load(i); i != leader && fetched {
+			t.Errorf("keeper %d, holding the batch's receipts, listed another keeper's", i)
+		}
+	}
+}
