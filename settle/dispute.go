@@ -3,6 +3,8 @@ package settle
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -106,33 +108,50 @@ func (s *Settler) EvidenceDisputes(epoch uint64) ([]chain.Dispute, error) {
 		return nil, err
 	}
 	var out []chain.Dispute
-	err = s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, func(id cid.Cid, r proofs.Receipt) error {
-		checker, ok := s.cfg.Evidence[r.Kind]
-		if !ok || r.Result != proofs.Pass {
-			return nil
-		}
-		env, ok := s.cfg.Challenge(r.Challenge)
-		if !ok {
-			return nil
-		}
-		c, _, err := proofs.OpenChallenge(env)
-		if err != nil {
-			return nil
-		}
-		c.Attempt = r.Attempt
-		if checker.CheckEvidence(c, r) == nil {
-			return nil
-		}
-		p, err := proofs.ProveReceipt(leaves, id)
-		if err != nil {
-			return nil // came after the batch: not provable
-		}
-		_, sealed, err := s.cfg.Receipts.Get(id)
-		if err != nil {
+	// One listing per kind with evidence: the index gives each receipt's
+	// kind, so the others are not read.
+	for _, kind := range slices.Sorted(maps.Keys(s.cfg.Evidence)) {
+		err := s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch, Kind: kind}, func(id cid.Cid, r proofs.Receipt) error {
+			d, ok, err := s.evidenceDispute(leaves, id, r)
+			if ok {
+				out = append(out, d)
+			}
 			return err
+		})
+		if err != nil {
+			return out, err
 		}
-		out = append(out, chain.Dispute{Kind: chain.DisputeEvidence, A: sealed, ProofA: &p, Challenge: env})
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
+}
+
+// evidenceDispute gives the dispute of receipt id of the batch with
+// leaves if it is a pass whose evidence does not show that the edge
+// answered, and this node kept its sealed challenge.
+func (s *Settler) evidenceDispute(leaves []cid.Cid, id cid.Cid, r proofs.Receipt) (chain.Dispute, bool, error) {
+	checker, ok := s.cfg.Evidence[r.Kind]
+	if !ok || r.Result != proofs.Pass {
+		return chain.Dispute{}, false, nil
+	}
+	env, ok := s.cfg.Challenge(r.Challenge)
+	if !ok {
+		return chain.Dispute{}, false, nil
+	}
+	c, _, err := proofs.OpenChallenge(env)
+	if err != nil {
+		return chain.Dispute{}, false, nil
+	}
+	c.Attempt = r.Attempt
+	if checker.CheckEvidence(c, r) == nil {
+		return chain.Dispute{}, false, nil
+	}
+	p, err := proofs.ProveReceipt(leaves, id)
+	if err != nil {
+		return chain.Dispute{}, false, nil // came after the batch: not provable
+	}
+	_, sealed, err := s.cfg.Receipts.Get(id)
+	if err != nil {
+		return chain.Dispute{}, false, err
+	}
+	return chain.Dispute{Kind: chain.DisputeEvidence, A: sealed, ProofA: &p, Challenge: env}, true, nil
 }
