@@ -174,7 +174,7 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 			switch err := validate(ctx, m); {
 			case err == nil:
 				return pubsub.ValidationAccept
-			case settle.IsUntimely(err):
+			case settle.IsIgnored(err):
 				return pubsub.ValidationIgnore
 			}
 			return pubsub.ValidationReject

@@ -44,6 +44,15 @@ func (s *ReportStore) Put(env []byte) (Report, cid.Cid, bool, error) {
 	return r, id, true, nil
 }
 
+// Has reports whether the report id of epoch is stored.
+func (s *ReportStore) Has(epoch uint64, id cid.Cid) (bool, error) {
+	have, err := s.ns.Has(reportKey(epoch, id))
+	if err != nil {
+		return false, fmt.Errorf("proofs: report %s: %w", id, err)
+	}
+	return have, nil
+}
+
 // List returns the reports of epoch and their envelopes, in CID order.
 func (s *ReportStore) List(epoch uint64) ([]Report, [][]byte, error) {
 	var reports []Report

@@ -293,7 +293,10 @@ func (s *Settler) publishReport(ctx context.Context, epoch uint64) {
 }
 
 // ValidateReport judges a gossiped report: of this network, sealed by its
-// edge, and of the epoch that just ended or the one before.
+// edge, of the epoch that just ended or the one before, and not held
+// already. An edge files its report twice, in case the first went
+// nowhere; a keeper that holds it does not forward it again, so the
+// second goes only to keepers that lack it.
 func (s *Settler) ValidateReport(payload []byte, signer peer.ID) error {
 	var r proofs.Report
 	if err := wire.Unmarshal(payload, &r, proofs.MaxReportSize); err != nil {
@@ -312,15 +315,25 @@ func (s *Settler) ValidateReport(payload []byte, signer peer.ID) error {
 	if r.Epoch >= cur || r.Epoch+2 < cur {
 		return fmt.Errorf("%w: report of epoch %d in epoch %d", errUntimely, r.Epoch, cur)
 	}
+	if signer != s.self {
+		if have, err := s.cfg.Reports.Has(r.Epoch, wire.CIDOf(payload)); err == nil && have {
+			return errHeld
+		}
+	}
 	return nil
 }
 
-// errUntimely marks a message that is not wrong, only not of now.
-var errUntimely = errors.New("settle: untimely")
+// errUntimely marks a message that is not wrong, only not of now, and
+// errHeld one that is not wrong, only known here already.
+var (
+	errUntimely = errors.New("settle: untimely")
+	errHeld     = errors.New("settle: held already")
+)
 
-// IsUntimely reports whether a validation error only says the message
-// came at the wrong time (gossip ignores rather than rejects it).
-func IsUntimely(err error) bool { return errors.Is(err, errUntimely) }
+// IsIgnored reports whether a validation error says the message is not
+// wrong, only untimely or held already: gossip ignores rather than
+// rejects it.
+func IsIgnored(err error) bool { return errors.Is(err, errUntimely) || errors.Is(err, errHeld) }
 
 func (s *Settler) acceptReport(m challenge.Message) {
 	if _, _, isNew, err := s.cfg.Reports.Put(m.Envelope); err != nil {

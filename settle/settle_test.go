@@ -643,37 +643,23 @@ func TestEquivocationDisputed(t *testing.T) {
 // the keepers that may have signed them, and from no other keeper.
 func TestEdgeCatchesUpFromItsCommittee(t *testing.T) {
 	kn := newKeeperNet(t, 1)
-	k, _ := key(t, 200)
 	committee := []peer.ID{kn.ids[0], "committee keeper 2"}
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	var asked []uint64
 	var from [][]peer.ID
-	s, err := New(Config{
-		Key: k, Params: kn.params, Grace: 3, Beacon: kn.beacon, DB: db,
-		Receipts: proofs.NewReceiptStore(db), Reports: proofs.NewReportStore(db),
-		Edge: true, ReportTopic: kn.bus.join(),
-		Offers:   func() []proofs.Offer { return nil },
-		Answered: func(uint64) map[proofs.Kind]uint64 { return nil },
-		Registry: func(context.Context, uint64) ([]challenge.Keeper, error) {
+	s, _ := newEdgeSettler(t, kn, func(cfg *Config) {
+		cfg.Registry = func(context.Context, uint64) ([]challenge.Keeper, error) {
 			t.Error("the edge read the registry: it asks its committee alone")
 			return nil, errors.New("no registry")
-		},
-		Committee: func(_ context.Context, epoch uint64) ([]peer.ID, error) {
+		}
+		cfg.Committee = func(_ context.Context, epoch uint64) ([]peer.ID, error) {
 			asked = append(asked, epoch)
 			return committee, nil
-		},
-		CatchUp: func(_ context.Context, epoch uint64, peers []peer.ID) error {
+		}
+		cfg.CatchUp = func(_ context.Context, epoch uint64, peers []peer.ID) error {
 			from = append(from, peers)
 			return nil
-		},
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -740,4 +726,87 @@ func TestProposerCatchesUpFirst(t *testing.T) {
 			t.Errorf("keeper %d, holding the batch's receipts, listed another keeper's", i)
 		}
 	}
+}
+
+// newEdgeSettler is an edge's settler on kn's beacon and clock, with a
+// store of its own, as change leaves it.
+func newEdgeSettler(t *testing.T, kn *keeperNet, change func(*Config)) (*Settler, crypto.PrivKey) {
+	t.Helper()
+	k, _ := key(t, 200)
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := Config{
+		Key: k, Params: kn.params, Grace: 3, Beacon: kn.beacon, DB: db,
+		Clock:    kn.settlers[0].cfg.Clock,
+		Receipts: proofs.NewReceiptStore(db), Reports: proofs.NewReportStore(db),
+		Edge: true, ReportTopic: kn.bus.join(),
+		Offers:   func() []proofs.Offer { return nil },
+		Answered: func(uint64) map[proofs.Kind]uint64 { return nil },
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, k
+}
+
+// TestValidateReport: a keeper takes a report of the epoch that ended
+// from its edge, ignores one held already, or of another time, and
+// rejects one of another network or signer; an edge publishes its own
+// report again though it holds it.
+func TestValidateReport(t *testing.T) {
+	kn := newKeeperNet(t, 1)
+	keeper := kn.settlers[0]
+	edge, ek := newEdgeSettler(t, kn, nil)
+	seal := func(epoch uint64, network string) ([]byte, []byte) {
+		t.Helper()
+		r := proofs.Report{Network: network, Epoch: epoch, Edge: edge.self, Claims: []proofs.Claim{{Offer: proofs.Offer{Kind: proofs.KindLiveness}}}}
+		env, _, err := proofs.SealReport(ek, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env, payloadOfReport(t, env)
+	}
+	env, payload := seal(testEpoch, "devnet")
+	if err := keeper.ValidateReport(payload, edge.self); err != nil {
+		t.Fatalf("a report of the epoch that ended: %v", err)
+	}
+	if err := keeper.ValidateReport(payload, kn.ids[0]); err == nil || IsIgnored(err) {
+		t.Errorf("a report signed by another: %v, want a rejection", err)
+	}
+	_, other := seal(testEpoch, "othernet")
+	if err := keeper.ValidateReport(other, edge.self); err == nil || IsIgnored(err) {
+		t.Errorf("a report of another network: %v, want a rejection", err)
+	}
+	_, old := seal(testEpoch-5, "devnet")
+	if err := keeper.ValidateReport(old, edge.self); !IsIgnored(err) {
+		t.Errorf("a report of an old epoch: %v, want it ignored", err)
+	}
+	if _, _, _, err := keeper.cfg.Reports.Put(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := keeper.ValidateReport(payload, edge.self); !IsIgnored(err) {
+		t.Errorf("a report held already: %v, want it ignored", err)
+	}
+	if _, _, _, err := edge.cfg.Reports.Put(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.ValidateReport(payload, edge.self); err != nil {
+		t.Errorf("the edge's own report, held: %v, want it published", err)
+	}
+}
+
+func payloadOfReport(t *testing.T, env []byte) []byte {
+	t.Helper()
+	payload, _, err := wire.Open(env, proofs.ReportDomain, proofs.MaxReportSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payload
 }
