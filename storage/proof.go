@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"sync"
 )
 
 // LeafProof is a leaf of a piece and the path from it to the root: Path[l]
@@ -18,6 +19,11 @@ type LeafProof struct {
 
 // ErrBadProof is wrapped by Verify's errors.
 var ErrBadProof = errors.New("storage: bad leaf proof")
+
+// proveBufs holds Prove's buffers: an edge proves 16 leaves a storage
+// challenge, 4 KiB of data and hashes each, and the proof keeps none of
+// it.
+var proveBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // Prove returns leaf index of the piece and its path to the root. It reads
 // from data, the unpadded payload, only the 2^CacheHeight leaves around
@@ -33,7 +39,13 @@ func (t *Tree) Prove(data io.ReaderAt, index uint64) (LeafProof, error) {
 	sub := index >> c
 	quadBytes := int64(leaves / 4 * quadPayload)
 	off := int64(sub) * quadBytes
-	buf := make([]byte, quadBytes+int64(leaves*LeafSize))
+	bp := proveBufs.Get().(*[]byte)
+	defer proveBufs.Put(bp)
+	if n := int(quadBytes) + leaves*LeafSize; cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	buf := (*bp)[:int(quadBytes)+leaves*LeafSize]
+	clear(buf)
 	in, out := buf[:quadBytes], buf[quadBytes:]
 	if n := min(quadBytes, t.Payload-off); n > 0 {
 		if got, err := data.ReadAt(in[:n], off); got < int(n) {
