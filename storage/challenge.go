@@ -49,9 +49,10 @@ func LeafIndices(seed []byte, padded uint64, k int) []uint64 {
 	return out
 }
 
-// Prover proves leaves of the pieces an edge holds (pieces.Store).
+// Prover proves leaves of the pieces an edge holds (pieces.Store): the
+// proofs of leaves indices of piece, in their order, read together.
 type Prover interface {
-	Prove(piece cid.Cid, index uint64) (LeafProof, error)
+	ProveLeaves(piece cid.Cid, indices []uint64) ([]LeafProof, error)
 }
 
 // answer is the edge's reply: a proof per leaf asked for, in order, or

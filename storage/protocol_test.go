@@ -42,6 +42,23 @@ func (m *memPiece) Prove(piece cid.Cid, index uint64) (LeafProof, error) {
 	return m.tree.Prove(bytes.NewReader(m.data), index)
 }
 
+func (m *memPiece) ProveLeaves(piece cid.Cid, indices []uint64) ([]LeafProof, error) {
+	return proveEach(indices, func(i uint64) (LeafProof, error) { return m.Prove(piece, i) })
+}
+
+// proveEach proves indices one by one with prove.
+func proveEach(indices []uint64, prove func(uint64) (LeafProof, error)) ([]LeafProof, error) {
+	out := make([]LeafProof, len(indices))
+	for i, index := range indices {
+		p, err := prove(index)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
 func newMemPiece(t testing.TB, size int, seed uint64) *memPiece {
 	t.Helper()
 	data := make([]byte, size)
@@ -339,8 +356,8 @@ type filePiece struct {
 	f    *os.File
 }
 
-func (p filePiece) Prove(_ cid.Cid, index uint64) (LeafProof, error) {
-	return p.tree.Prove(p.f, index)
+func (p filePiece) ProveLeaves(_ cid.Cid, indices []uint64) ([]LeafProof, error) {
+	return proveEach(indices, func(i uint64) (LeafProof, error) { return p.tree.Prove(p.f, i) })
 }
 
 // BenchmarkAnswerFromDisk measures what a storage challenge costs an

@@ -86,21 +86,28 @@ func (r *Responder) serve(ctx context.Context, c proofs.Challenge, s network.Str
 // piece's commitment, or the reason there is none.
 func (r *Responder) prove(c proofs.Challenge) answer {
 	root, _ := RootOf(c.Piece.CID) // checked by checkChallenge
+	indices := LeafIndices(c.Seed, c.Piece.Size, r.leaves)
+	ps, err := r.prover.ProveLeaves(c.Piece.CID, indices)
+	if err != nil {
+		return r.fail(c.Piece.CID, err, fmt.Sprintf("piece %s: %v", c.Piece.CID, err))
+	}
 	var ans answer
-	for _, i := range LeafIndices(c.Seed, c.Piece.Size, r.leaves) {
-		p, err := r.prover.Prove(c.Piece.CID, i)
-		if err == nil {
-			err = Verify(root, c.Piece.Size, p)
-		}
-		if err != nil {
-			if r.damaged != nil {
-				r.damaged(c.Piece.CID, err)
-			}
-			return answer{Error: clip(fmt.Sprintf("leaf %d of piece %s: %v", i, c.Piece.CID, err))}
+	for i, p := range ps {
+		if err := Verify(root, c.Piece.Size, p); err != nil {
+			return r.fail(c.Piece.CID, err, fmt.Sprintf("leaf %d of piece %s: %v", indices[i], c.Piece.CID, err))
 		}
 		ans.Proofs = append(ans.Proofs, toAnswer(p))
 	}
 	return ans
+}
+
+// fail is the answer of an edge that cannot prove piece, for err: the
+// reason, and the piece reported damaged.
+func (r *Responder) fail(piece cid.Cid, err error, reason string) answer {
+	if r.damaged != nil {
+		r.damaged(piece, err)
+	}
+	return answer{Error: clip(reason)}
 }
 
 // clip bounds a reason quoted in an answer or a receipt.

@@ -477,20 +477,32 @@ func (s *Store) rewriteTree(id cid.Cid, tree *storage.Tree) error {
 // Prove returns leaf index of a piece with its path, reading 2032 bytes
 // of the data file and the piece's tree, which stays cached.
 func (s *Store) Prove(id cid.Cid, index uint64) (storage.LeafProof, error) {
-	tree, err := s.tree(id)
+	ps, err := s.ProveLeaves(id, []uint64{index})
 	if err != nil {
 		return storage.LeafProof{}, err
 	}
+	return ps[0], nil
+}
+
+// ProveLeaves is Prove of several leaves of a piece, in their order, with
+// its data file opened once.
+func (s *Store) ProveLeaves(id cid.Cid, indices []uint64) ([]storage.LeafProof, error) {
+	tree, err := s.tree(id)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(s.Path(id))
 	if err != nil {
-		return storage.LeafProof{}, fmt.Errorf("pieces: prove %s: %w", id, err)
+		return nil, fmt.Errorf("pieces: prove %s: %w", id, err)
 	}
 	defer f.Close()
-	p, err := tree.Prove(f, index)
-	if err != nil {
-		return storage.LeafProof{}, fmt.Errorf("pieces: prove %s: %w", id, err)
+	out := make([]storage.LeafProof, len(indices))
+	for i, index := range indices {
+		if out[i], err = tree.Prove(f, index); err != nil {
+			return nil, fmt.Errorf("pieces: prove %s: %w", id, err)
+		}
 	}
-	return p, nil
+	return out, nil
 }
 
 // tree returns the tree of a held piece, from the cache or its file.

@@ -177,13 +177,24 @@ func TestReopenKeepsPieces(t *testing.T) {
 		t.Fatalf("Get after reopen: %+v, %v", got, err)
 	}
 	root, _ := storage.RootOf(p.CID)
-	for _, i := range []uint64{0, 1000, p.Padded/storage.LeafSize - 1} {
+	indices := []uint64{0, 1000, p.Padded/storage.LeafSize - 1, 1000}
+	for _, i := range indices {
 		proof, err := f.s.Prove(p.CID, i)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := storage.Verify(root, p.Padded, proof); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Several leaves at once: each proves its own, in the order asked.
+	proofs, err := f.s.ProveLeaves(p.CID, indices)
+	if err != nil || len(proofs) != len(indices) {
+		t.Fatalf("ProveLeaves = %d proofs, %v", len(proofs), err)
+	}
+	for i, proof := range proofs {
+		if proof.Index != indices[i] || storage.Verify(root, p.Padded, proof) != nil {
+			t.Errorf("ProveLeaves proof %d is of leaf %d, want a valid proof of %d", i, proof.Index, indices[i])
 		}
 	}
 	if ok, err := f.s.Verify(context.Background(), p.CID, nil); !ok || err != nil {
