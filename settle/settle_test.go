@@ -202,6 +202,21 @@ func newKeeperNet(t testing.TB, n int, ledgerOpts ...local.Option) *keeperNet {
 	return kn
 }
 
+// draw is the beacon of the round that draws testEpoch's leaders, the
+// grace's end, and the keepers in the order it ranks them.
+func (kn *keeperNet) draw(t *testing.T) (beacon.Beacon, []peer.ID) {
+	t.Helper()
+	b, err := kn.beacon.Get(context.Background(), kn.params.FirstRound(testEpoch+1)+3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := make([]challenge.Keeper, len(kn.ids))
+	for i, id := range kn.ids {
+		registry[i] = challenge.Keeper{ID: id, Stake: 100}
+	}
+	return b, Leaders(b, testEpoch, registry)
+}
+
 func (kn *keeperNet) index(id peer.ID) int {
 	for i, k := range kn.ids {
 		if k == id {
@@ -272,11 +287,7 @@ func TestBatchAgreement(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
-	b, err := kn.beacon.Get(ctx, kn.params.FirstRound(testEpoch+1)+3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaders := Leaders(b, testEpoch, []challenge.Keeper{{ID: kn.ids[0], Stake: 100}, {ID: kn.ids[1], Stake: 100}, {ID: kn.ids[2], Stake: 100}, {ID: kn.ids[3], Stake: 100}})
+	b, leaders := kn.draw(t)
 	if len(leaders) != 4 {
 		t.Fatalf("leaders: %v", leaders)
 	}
@@ -339,7 +350,7 @@ func TestBatchAgreement(t *testing.T) {
 	// Every receipt proves against the applied batch from any keeper.
 	for i, s := range kn.settlers {
 		for _, env := range envs[:20] {
-			id := wire.CIDOf(payloadOf(t, env))
+			id := wire.CIDOf(payloadOf(t, env, proofs.ReceiptDomain, proofs.MaxReceiptSize))
 			p, b, err := s.Prove(ctx, id)
 			if err != nil {
 				t.Fatalf("keeper %d: prove %s: %v", i, id, err)
@@ -351,9 +362,10 @@ func TestBatchAgreement(t *testing.T) {
 	}
 }
 
-func payloadOf(t *testing.T, env []byte) []byte {
+// payloadOf opens env, sealed under d, of at most maxSize bytes.
+func payloadOf(t *testing.T, env []byte, d wire.Domain, maxSize int) []byte {
 	t.Helper()
-	payload, _, err := wire.Open(env, proofs.ReceiptDomain, proofs.MaxReceiptSize)
+	payload, _, err := wire.Open(env, d, maxSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,15 +457,7 @@ func TestNextLeaderProposes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	b, err := kn.beacon.Get(ctx, kn.params.FirstRound(testEpoch+1)+3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var registry []challenge.Keeper
-	for _, id := range kn.ids {
-		registry = append(registry, challenge.Keeper{ID: id, Stake: 100})
-	}
-	leaders := Leaders(b, testEpoch, registry)
+	b, leaders := kn.draw(t)
 	var settling sync.WaitGroup
 	for i, s := range kn.settlers {
 		if kn.ids[i] == leaders[0] {
@@ -683,15 +687,8 @@ func TestEdgeCatchesUpFromItsCommittee(t *testing.T) {
 func TestProposerCatchesUpFirst(t *testing.T) {
 	kn := newKeeperNet(t, 4)
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := kn.beacon.Get(ctx, kn.params.FirstRound(testEpoch+1)+3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var registry []challenge.Keeper
-	for _, id := range kn.ids {
-		registry = append(registry, challenge.Keeper{ID: id, Stake: 100})
-	}
-	leader := kn.index(Leaders(b, testEpoch, registry)[0])
+	b, leaders := kn.draw(t)
+	leader := kn.index(leaders[0])
 	envs := kn.receipts(t, 200)
 	for i, rs := range kn.stores {
 		for j, env := range envs {
@@ -771,7 +768,7 @@ func TestValidateReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return env, payloadOfReport(t, env)
+		return env, payloadOf(t, env, proofs.ReportDomain, proofs.MaxReportSize)
 	}
 	env, payload := seal(testEpoch, "devnet")
 	if err := keeper.ValidateReport(payload, edge.self); err != nil {
@@ -800,13 +797,4 @@ func TestValidateReport(t *testing.T) {
 	if err := edge.ValidateReport(payload, edge.self); err != nil {
 		t.Errorf("the edge's own report, held: %v, want it published", err)
 	}
-}
-
-func payloadOfReport(t *testing.T, env []byte) []byte {
-	t.Helper()
-	payload, _, err := wire.Open(env, proofs.ReportDomain, proofs.MaxReportSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return payload
 }
