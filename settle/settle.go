@@ -62,7 +62,7 @@ type Config struct {
 	// keeper lacks.
 	CatchUp func(ctx context.Context, epoch uint64, from []peer.ID) error
 	// Committee gives an edge its committee of an epoch: the keepers that
-	// may challenge it, so the only ones that sign receipts about it. An
+	// may challenge it, and so the only ones that sign receipts about it. An
 	// edge catches up from them alone: they are the connections it keeps,
 	// and dialling every keeper of the network for its few receipts would
 	// cost each keeper a connection per edge once an epoch.
@@ -219,7 +219,7 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 	}
 	settled := graced - 1
 	if s.cfg.Edge && !s.cfg.Keeper && b.Round-s.cfg.Grace == p.FirstRound(graced) && s.cfg.CatchUp != nil && s.cfg.Committee != nil {
-		// An edge fetches the receipts about it that gossip did not bring.
+		// An edge fetches the receipts about it that were not delivered.
 		wg.Go(func() {
 			committee, err := s.cfg.Committee(ctx, settled)
 			if err != nil {
