@@ -211,18 +211,31 @@ type BatchSignature struct {
 // BatchSignature: one keeper's co-signature. Whether the key holds stake
 // is Quorum's question.
 func SignBatch(key crypto.PrivKey, b Batch) ([]byte, error) {
-	if err := b.Validate(); err != nil {
-		return nil, err
-	}
-	id, err := b.ID()
+	want, err := b.signature()
 	if err != nil {
 		return nil, err
 	}
-	env, _, err := wire.SealMessage(key, BatchDomain, BatchSignature{Network: b.Network, Epoch: b.Epoch, Batch: id})
+	env, _, err := wire.SealMessage(key, BatchDomain, want)
 	if err != nil {
 		return nil, fmt.Errorf("proofs: sign batch: %w", err)
 	}
 	return env, nil
+}
+
+// signature is what a co-signer of b signs, for a valid batch whose
+// encoding is within MaxBatchSize.
+func (b Batch) signature() (BatchSignature, error) {
+	if err := b.Validate(); err != nil {
+		return BatchSignature{}, err
+	}
+	payload, id, err := wire.MarshalCID(b)
+	if err != nil {
+		return BatchSignature{}, fmt.Errorf("proofs: batch id: %w", err)
+	}
+	if len(payload) > MaxBatchSize {
+		return BatchSignature{}, invalid("batch", fmt.Errorf("%d bytes encoded, over %d", len(payload), MaxBatchSize))
+	}
+	return BatchSignature{Network: b.Network, Epoch: b.Epoch, Batch: id}, nil
 }
 
 // OpenBatchSignature opens a keeper's co-signature and returns what it
@@ -254,14 +267,10 @@ func (s BatchSignature) Validate() error {
 // error, with their indices; the signers returned stand even then. An
 // invalid batch has no signers.
 func (s SignedBatch) Signers() ([]peer.ID, error) {
-	if err := s.Batch.Validate(); err != nil {
+	want, err := s.Batch.signature()
+	if err != nil {
 		return nil, err
 	}
-	id, err := s.Batch.ID()
-	if err != nil {
-		return nil, fmt.Errorf("proofs: batch signers: %w", err)
-	}
-	want := BatchSignature{Network: s.Batch.Network, Epoch: s.Batch.Epoch, Batch: id}
 	seen := make(map[peer.ID]bool, len(s.Signatures))
 	var errs []error
 	for i, env := range s.Signatures {
