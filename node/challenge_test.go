@@ -162,14 +162,16 @@ func TestChallengesFollowTheSchedule(t *testing.T) {
 
 	// The overlay keeps the connections challenges and gossip travel on
 	// from trimming: a keeper's to the other keepers and to the edges it
-	// challenges, an edge's to its committee. An epoch stays protected
-	// for two, so the one before the last is checked.
-	epoch := params.EpochOf(end) - 1
-	first, err := src.Get(ctx, params.FirstRound(epoch))
-	if err != nil {
-		t.Fatal(err)
+	// challenges, for two epochs, so the one before the last is checked;
+	// an edge's to its committee of now.
+	committees := func(epoch uint64) *challenge.Committees {
+		first, err := src.Get(ctx, params.FirstRound(epoch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return challenge.NewCommittees(first, epoch, edgeIDs, params)
 	}
-	cs := challenge.NewCommittees(first, epoch, edgeIDs, params)
+	cs := committees(params.EpochOf(end) - 1)
 	protects := func(n *node.Node, p peer.ID) bool { return n.Host().ConnManager().IsProtected(p, "aro-overlay") }
 	for i, k := range tn.keepers {
 		for _, o := range tn.keepers {
@@ -184,23 +186,29 @@ func TestChallengesFollowTheSchedule(t *testing.T) {
 		}
 	}
 	for i, e := range tn.edges {
-		for _, k := range cs.Of(e.Host().ID()) {
-			if !protects(e, k) {
-				t.Errorf("edge %d does not protect its connection to keeper %s of its committee", i, k)
+		eventually(t, time.Minute, fmt.Sprintf("edge %d protects its committee", i), func() bool {
+			epoch := params.EpochOf(info.RoundAt(time.Now()))
+			for _, k := range committees(epoch).Of(e.Host().ID()) {
+				if !protects(e, k) {
+					return false
+				}
 			}
-		}
+			return params.EpochOf(info.RoundAt(time.Now())) == epoch
+		})
 	}
 }
 
 // TestEdgeLeavesOtherKeepers: an edge connected to every keeper, as a
 // DHT put leaves it, closes its connections to the keepers outside its
-// committees of the epoch and the one before, and keeps those to its
-// committee.
+// committee of the epoch, those of its committee of the epoch before
+// among them once that epoch's window of retries has run out, and keeps
+// those to its committee.
 func TestEdgeLeavesOtherKeepers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nw := shortEpochs(t)
 	nw.CommitteeSize = 2
+	nw.Retries, nw.Window = 1, 2 // the window ends inside the next epoch
 	tn := startNetwork(t, ctx, 5, 1, challengeNet(nw, keepersOf(5))...)
 	edge := tn.edges[0]
 	params, err := challengeParamsOf(nw, tn)
@@ -222,9 +230,12 @@ func TestEdgeLeavesOtherKeepers(t *testing.T) {
 		return challenge.NewCommittees(first, epoch, []peer.ID{edge.Host().ID()}, params).Of(edge.Host().ID())
 	}
 	var connected []peer.ID
-	eventually(t, time.Minute, "the edge is connected to its committees' keepers only", func() bool {
+	eventually(t, time.Minute, "the edge is connected to its committee's keepers only, not to those it had before", func() bool {
 		epoch := params.EpochOf(src.Info().RoundAt(time.Now()))
 		now, before := committee(epoch), committee(epoch-1)
+		if !slices.ContainsFunc(before, func(k peer.ID) bool { return !slices.Contains(now, k) }) {
+			return false // nothing to leave in this epoch
+		}
 		connected = connected[:0]
 		for _, k := range tn.keepers {
 			id := k.Host().ID()
@@ -232,7 +243,7 @@ func TestEdgeLeavesOtherKeepers(t *testing.T) {
 			if in {
 				connected = append(connected, id)
 			}
-			if in != slices.Contains(now, id) && !slices.Contains(before, id) {
+			if in != slices.Contains(now, id) {
 				return false
 			}
 		}

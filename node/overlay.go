@@ -29,9 +29,9 @@ const overlayDialTimeout = 10 * time.Second
 // an edge to its committee, the keepers its gossip must reach: each round
 // it dials those it lost (a home host back from an outage has lost them
 // all, and with them its beacons), and the connections are kept from the
-// connection manager's trimming for two epochs, as are a keeper's to the
-// edges it challenges. An edge keeps no other keeper: one it reached for
-// a DHT put or by peer exchange, or one of an earlier committee, it
+// connection manager's trimming (kept), as are a keeper's to the edges it
+// challenges. An edge keeps no other keeper: one it reached for a DHT put
+// or by peer exchange, or one of its committee of the epoch before, it
 // leaves once only gossip runs on the connection. Each costs a home host
 // an entry in its NAT's table and its share of every beacon's gossip, and
 // a simulation of a thousand edges a third of its memory.
@@ -57,7 +57,7 @@ func (o *overlay) run(ctx context.Context, feed *beaconFeed) {
 	o.dialing = make(map[peer.ID]bool)
 	defer o.dials.Wait()
 	for b := range feed.Watch(ctx) {
-		o.connect(ctx, o.params.EpochOf(b.Round))
+		o.connect(ctx, b.Round)
 	}
 }
 
@@ -81,9 +81,10 @@ func (o *overlay) dial(ctx context.Context, p peer.ID) {
 	})
 }
 
-// connect dials the peers this node's gossip must reach in epoch that it
-// is not connected to.
-func (o *overlay) connect(ctx context.Context, epoch uint64) {
+// connect dials the peers this node's gossip must reach in round's epoch
+// that it is not connected to.
+func (o *overlay) connect(ctx context.Context, round uint64) {
+	epoch := o.params.EpochOf(round)
 	var peers []peer.ID
 	var err error
 	if o.keeper {
@@ -119,11 +120,8 @@ func (o *overlay) connect(ctx context.Context, epoch uint64) {
 		peers = append(slices.Clip(peers), edges...)
 	}
 	o.protected[epoch] = peers
-	if !o.keeper {
-		o.leaveOthers(ctx, epoch, peers)
-	}
 	for old, ps := range o.protected {
-		if old+2 <= epoch {
+		if o.expired(old, round) {
 			for _, p := range ps {
 				if !o.stillProtected(p, old) {
 					cm.Unprotect(p, overlayTag)
@@ -132,6 +130,22 @@ func (o *overlay) connect(ctx context.Context, epoch uint64) {
 			delete(o.protected, old)
 		}
 	}
+	if !o.keeper {
+		o.leaveOthers(ctx, epoch, peers)
+	}
+}
+
+// expired tells whether the peers of epoch old are no longer needed in
+// round. A keeper keeps them for the epoch after: it still hears the
+// reports of old from the edges it challenged in it. An edge keeps its
+// committee of old only until the challenges of old's last round have
+// run out their window of retries; its reports of old go out by gossip,
+// and a delivery still running keeps its keeper until it ends (idle).
+func (o *overlay) expired(old, round uint64) bool {
+	if o.keeper {
+		return old+2 <= o.params.EpochOf(round)
+	}
+	return round >= o.params.FirstRound(old+1)+o.params.Window
 }
 
 // stillProtected tells whether an epoch after old still needs p.
