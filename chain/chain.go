@@ -66,6 +66,10 @@ type Account struct {
 	Slashed uint64 `cbor:"slashed"`
 }
 
+// Staked reports whether a is a keeper with a stake: one whose signature
+// counts towards a quorum and who may be drawn to a committee.
+func (a Account) Staked() bool { return a.Role == RoleKeeper && a.Stake > 0 }
+
 // Head is the settlement's latest state.
 type Head struct {
 	Height  uint64 // of the last block; the genesis block is height 0
@@ -122,6 +126,10 @@ type Settlement interface {
 	Account(ctx context.Context, id peer.ID) (Account, error)
 	// Accounts returns every account, sorted by ID.
 	Accounts(ctx context.Context) ([]Account, error)
+	// Keepers returns the accounts of the keepers with a stake, sorted by
+	// ID: the registry that committees and quorums are drawn from, a few
+	// entries where Accounts has one for every edge.
+	Keepers(ctx context.Context) ([]Account, error)
 	// SetStake registers keeper with stake (0 deregisters it from
 	// quorums). In a devnet the sequencer's operator calls it.
 	SetStake(ctx context.Context, keeper peer.ID, stake uint64) error

@@ -90,12 +90,12 @@ func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keepe
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	accounts, err := r.ledger.Accounts(ctx)
+	accounts, err := r.ledger.Keepers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("node: keeper registry: %w", err)
 	}
 	for _, a := range accounts {
-		if a.Role == chain.RoleKeeper && a.Stake > 0 {
+		if a.Staked() { // what a ledger answers is checked, not trusted
 			ks = append(ks, challenge.Keeper{ID: a.ID, Stake: a.Stake})
 		}
 	}

@@ -251,7 +251,7 @@ func (st *state) applyBatch(height uint64, sb proofs.SignedBatch) (change, chain
 	signers, sigErr := sb.Signers()
 	stakes := make(map[peer.ID]uint64)
 	for id, a := range st.accounts {
-		if a.Role == chain.RoleKeeper && a.Stake > 0 {
+		if a.Staked() {
 			stakes[id] = a.Stake
 		}
 	}
@@ -833,6 +833,23 @@ func (l *Ledger) Accounts(ctx context.Context) ([]chain.Account, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.st.sortedAccounts(), nil
+}
+
+// Keepers implements chain.Settlement.
+func (l *Ledger) Keepers(ctx context.Context) ([]chain.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []chain.Account
+	for _, a := range l.st.accounts {
+		if a.Staked() {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b chain.Account) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // SetStake implements chain.Settlement. Setting the stake a keeper

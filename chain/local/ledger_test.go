@@ -270,6 +270,21 @@ func TestStakeChangesQuorum(t *testing.T) {
 	if _, err := f.l.SubmitBatch(ctx, sign(t, f.batch(1, 30, 7), f.keepers[0], f.keepers[1])); err != nil {
 		t.Fatalf("2 of 2 staked keepers: %v", err)
 	}
+	// The registry holds the staked keepers alone, sorted by ID: neither
+	// those that left nor the edges.
+	ks, err := f.l.Keepers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []peer.ID
+	for _, a := range ks {
+		got = append(got, a.ID)
+	}
+	want := []peer.ID{f.keepers[0].id, f.keepers[1].id}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("keepers %v, want %v", got, want)
+	}
 	if err := f.l.SetStake(ctx, f.edges[0].id, 5); !errors.Is(err, chain.ErrInvalid) {
 		t.Errorf("stake of an edge: %v, want ErrInvalid", err)
 	}

@@ -90,6 +90,15 @@ func (c *Client) Accounts(ctx context.Context) ([]chain.Account, error) {
 	return resp.Accounts, nil
 }
 
+// Keepers implements chain.Settlement.
+func (c *Client) Keepers(ctx context.Context) ([]chain.Account, error) {
+	resp, err := c.call(ctx, request{Op: opKeepers}, true)
+	if err != nil {
+		return nil, fmt.Errorf("chain/remote: keepers: %w", err)
+	}
+	return resp.Accounts, nil
+}
+
 // SetStake implements chain.Settlement, but the sequencer refuses it with
 // chain.ErrInvalid: stakes are changed by its operator, on its own node.
 func (c *Client) SetStake(ctx context.Context, keeper peer.ID, stake uint64) error {

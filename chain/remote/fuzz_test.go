@@ -22,6 +22,7 @@ func FuzzRequest(f *testing.F) {
 		{Op: opBatch, Epoch: 7},
 		{Op: opAccount, ID: m.id},
 		{Op: opAccounts},
+		{Op: opKeepers},
 		{Op: opSetStake, ID: m.id, Stake: 5},
 		{Op: opSubmitDispute, Dispute: &chain.Dispute{A: []byte{1}, B: []byte{2}}},
 		{Op: opHead},

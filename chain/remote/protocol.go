@@ -49,6 +49,7 @@ const (
 	opBatch         = "batch"
 	opAccount       = "account"
 	opAccounts      = "accounts"
+	opKeepers       = "keepers"
 	opSetStake      = "set_stake"
 	opSubmitDispute = "submit_dispute"
 	opHead          = "head"
@@ -90,7 +91,7 @@ func requestCap(op string) int {
 // responseCap is the largest answer to op.
 func responseCap(op string) int {
 	switch op {
-	case opSubmitBatch, opBatch, opAccounts, opBlocks:
+	case opSubmitBatch, opBatch, opAccounts, opKeepers, opBlocks:
 		return maxLargeResponse
 	default:
 		return maxSmallResponse
@@ -127,6 +128,7 @@ var opFields = map[string]struct{ allowed, required int }{
 	opBatch:         {fieldEpoch, 0},
 	opAccount:       {fieldID, fieldID},
 	opAccounts:      {0, 0},
+	opKeepers:       {0, 0},
 	opSetStake:      {fieldID | fieldStake, fieldID},
 	opSubmitDispute: {fieldDispute, fieldDispute},
 	opHead:          {0, 0},

@@ -96,6 +96,14 @@ func TestSubmitThroughClient(t *testing.T) {
 	if !slices.Equal(as, want) {
 		t.Errorf("accounts %+v, want %+v", as, want)
 	}
+	ks, err := c.Keepers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ = f.ledger.Keepers(ctx)
+	if len(ks) != len(f.keepers) || !slices.Equal(ks, want) {
+		t.Errorf("keepers %+v, want the %d of the ledger %+v", ks, len(f.keepers), want)
+	}
 }
 
 // recordingLedger records the dispute it is given and slashes nothing.

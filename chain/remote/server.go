@@ -181,6 +181,9 @@ func (srv *server) answer(ctx context.Context, req request) (response, error) {
 	case opAccounts:
 		as, err := l.Accounts(ctx)
 		return response{Accounts: as}, err
+	case opKeepers:
+		as, err := l.Keepers(ctx)
+		return response{Accounts: as}, err
 	case opSetStake:
 		return response{}, fmt.Errorf("%w: stake changes are made by the sequencer's operator, not over the network", chain.ErrInvalid)
 	case opSubmitDispute:
