@@ -61,11 +61,12 @@ type Config struct {
 	// CatchUp fetches from peers the receipts and reports of epoch this
 	// keeper lacks.
 	CatchUp func(ctx context.Context, epoch uint64, from []peer.ID) error
-	// Committee gives an edge its committee of an epoch: the keepers that
-	// may challenge it, and so the only ones that sign receipts about it. An
-	// edge catches up from them alone: they are the connections it keeps,
-	// and dialling every keeper of the network for its few receipts would
-	// cost each keeper a connection per edge once an epoch.
+	// Committee gives an edge its committee of an epoch. An edge catches
+	// up from its committee of now: every keeper holds the receipts the
+	// keepers gossiped, and the committee of now is the connections the
+	// edge keeps. Dialling the keepers that signed them, its committee of
+	// two epochs before, would cost each a connection per edge once an
+	// epoch, and every keeper of the network more.
 	Committee func(ctx context.Context, epoch uint64) ([]peer.ID, error)
 
 	// Evidence checks the evidence of pass receipts by kind, and
@@ -218,10 +219,10 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 		return
 	}
 	settled := graced - 1
-	if s.cfg.Edge && !s.cfg.Keeper && b.Round-s.cfg.Grace == p.FirstRound(graced) && s.cfg.CatchUp != nil && s.cfg.Committee != nil {
+	if s.cfg.Edge && !s.cfg.Keeper && b.Round-s.cfg.Grace == p.FirstRound(graced)+catchUpRound(s.self, p.EpochRounds) && s.cfg.CatchUp != nil && s.cfg.Committee != nil {
 		// An edge fetches the receipts about it that were not delivered.
 		wg.Go(func() {
-			committee, err := s.cfg.Committee(ctx, settled)
+			committee, err := s.cfg.Committee(ctx, cur)
 			if err != nil {
 				return
 			}
@@ -244,8 +245,12 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 }
 
 // reportRounds is how many rounds at an epoch's start the edges' first
-// reports spread over.
-const reportRounds = 4
+// reports spread over, and catchUpRounds how many after an epoch's grace
+// their catch-ups do.
+const (
+	reportRounds  = 4
+	catchUpRounds = 4
+)
 
 // reportRound is the round of an epoch, counted from 0, in which edge
 // files its report of the epoch before: one of the first reportRounds,
@@ -254,6 +259,16 @@ const reportRounds = 4
 // went nowhere.
 func reportRound(edge peer.ID, epochRounds uint64) uint64 {
 	return challenge.Stagger(edge, min(reportRounds, max(epochRounds, 3)-2))
+}
+
+// catchUpRound is the round after epoch's grace, counted from 0, in which
+// edge fetches its receipts of the epoch: one of catchUpRounds after the
+// first, in which the keepers build the batch, its own (challenge.Stagger).
+func catchUpRound(edge peer.ID, epochRounds uint64) uint64 {
+	if epochRounds < 2 {
+		return 0
+	}
+	return 1 + challenge.Stagger(edge, min(catchUpRounds, epochRounds-1))
 }
 
 // wasUp reports whether the settler ran during some of epoch.

@@ -642,13 +642,14 @@ func TestEquivocationDisputed(t *testing.T) {
 	}
 }
 
-// TestEdgeCatchesUpFromItsCommittee: at the end of an epoch's grace an
-// edge fetches the receipts about it from its committee of that epoch,
-// the keepers that may have signed them, and from no other keeper.
+// TestEdgeCatchesUpFromItsCommittee: after an epoch's grace an edge
+// fetches the receipts about it of that epoch from its committee of now,
+// the keepers it is connected to, and from no other keeper; once, and
+// not in the round the grace ends, in which the keepers build the batch.
 func TestEdgeCatchesUpFromItsCommittee(t *testing.T) {
 	kn := newKeeperNet(t, 1)
 	committee := []peer.ID{kn.ids[0], "committee keeper 2"}
-	var asked []uint64
+	var asked, caughtUp []uint64
 	var from [][]peer.ID
 	s, _ := newEdgeSettler(t, kn, func(cfg *Config) {
 		cfg.Registry = func(context.Context, uint64) ([]challenge.Keeper, error) {
@@ -660,23 +661,31 @@ func TestEdgeCatchesUpFromItsCommittee(t *testing.T) {
 			return committee, nil
 		}
 		cfg.CatchUp = func(_ context.Context, epoch uint64, peers []peer.ID) error {
-			from = append(from, peers)
+			caughtUp, from = append(caughtUp, epoch), append(from, peers)
 			return nil
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
-	for round := kn.params.FirstRound(testEpoch + 1); round <= kn.params.FirstRound(testEpoch+1)+4; round++ {
+	graceEnd := kn.params.FirstRound(testEpoch+1) + s.cfg.Grace
+	var at []uint64
+	for round := kn.params.FirstRound(testEpoch + 1); round <= graceEnd+catchUpRounds+1; round++ {
 		b, err := kn.beacon.Get(ctx, round)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var wg sync.WaitGroup
 		s.round(ctx, b, &wg)
+		if wg.Wait(); len(at) < len(from) {
+			at = append(at, round)
+		}
 	}
-	wg.Wait()
-	if !slices.Equal(asked, []uint64{testEpoch}) || len(from) != 1 || !slices.Equal(from[0], committee) {
-		t.Errorf("asked the committee of epochs %v and caught up from %v; want epoch %d once, from %v", asked, from, testEpoch, committee)
+	if len(at) != 1 || at[0] == graceEnd {
+		t.Fatalf("caught up in rounds %v; want once, after the grace's end %d", at, graceEnd)
+	}
+	now := kn.params.EpochOf(at[0])
+	if !slices.Equal(asked, []uint64{now}) || !slices.Equal(caughtUp, []uint64{testEpoch}) || !slices.Equal(from[0], committee) {
+		t.Errorf("caught up epoch %v from %v, the committee of epochs %v; want epoch %d from %v, the committee of now (%d)", caughtUp, from, asked, testEpoch, committee, now)
 	}
 }
 
