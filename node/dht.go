@@ -38,12 +38,21 @@ func newDHT(h host.Host, mode dht.ModeOpt, trusted []*net.IPNet, network string)
 		h:                 h,
 		trusted:           trusted,
 	}
-	d, err := dht.New(h,
+	opts := []dht.Option{
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.Mode(mode),
 		dht.RoutingTablePeerDiversityFilter(filter),
 		dht.NamespacedValidator(manifestNamespace, manifestValidator{network: network}),
-	)
+	}
+	if mode == dht.ModeClient {
+		// A client's routing table is the servers it is connected to, its
+		// committee and bootstrap peers, enough to start a lookup from.
+		// kad-dht refreshes a table of ten peers or fewer, as in any
+		// network of few keepers, every two minutes: each edge would dial
+		// every keeper near a random key and the overlay leave them again.
+		opts = append(opts, dht.DisableAutoRefresh())
+	}
+	d, err := dht.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: start DHT: %w", err)
 	}
@@ -100,9 +109,14 @@ func ResourceKey(network, kind string) cid.Cid {
 	return cid.NewCidV1(cid.Raw, mh)
 }
 
-// bootstrapper keeps the node connected to its bootstrap peers: it dials
-// each with exponential backoff until it connects, and again whenever the
-// connection is lost. An unreachable bootstrap peer is never fatal.
+// bootstrapper brings the node into the network through its bootstrap
+// peers: while it is connected to no peer of its routing table, it dials
+// each bootstrap peer with exponential backoff until one answers. Once in,
+// it does not hold on to them: a bootstrap node of a network larger than
+// its connection manager's high watermark trims most of the nodes that
+// joined through it, and each dialling it again at once would only have
+// it trim again, a thousand connections at a time. An unreachable
+// bootstrap peer is never fatal.
 type bootstrapper struct {
 	h     host.Host
 	d     *dht.IpfsDHT
@@ -133,7 +147,7 @@ func (b *bootstrapper) run(ctx context.Context) {
 				backoff[p.ID] = 0
 				continue
 			}
-			if now.Before(next[p.ID]) {
+			if now.Before(next[p.ID]) || b.joined() {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -168,6 +182,17 @@ func (b *bootstrapper) run(ctx context.Context) {
 		case <-b.clock.After(b.checkEvery):
 		}
 	}
+}
+
+// joined tells whether the node is connected to a peer of its routing
+// table, through which it reaches the rest of the network.
+func (b *bootstrapper) joined() bool {
+	for _, p := range b.d.RoutingTable().ListPeers() {
+		if b.h.Network().Connectedness(p) == network.Connected {
+			return true
+		}
+	}
+	return false
 }
 
 // advertiser keeps provider records for the resource kinds an edge offers.
