@@ -254,6 +254,25 @@ func OpenChallenge(env []byte) (Challenge, cid.Cid, error) {
 	return c, id, nil
 }
 
+// KeptChallenge decodes a sealed challenge of ID id (of any attempt)
+// that this node opened before (OpenChallenge) and kept, without checking
+// its signature again: a keeper looking for passes without evidence reads
+// every challenge of an epoch.
+func KeptChallenge(env []byte, id cid.Cid) (Challenge, error) {
+	payload, err := envelopePayload(env)
+	if err != nil {
+		return Challenge{}, fmt.Errorf("proofs: kept challenge %s: %w", id, err)
+	}
+	var c Challenge
+	if err := wire.UnmarshalTrusted(payload, &c, MaxChallengeSize); err != nil {
+		return Challenge{}, fmt.Errorf("proofs: kept challenge %s: %w", id, err)
+	}
+	if got, err := c.ID(); err != nil || got != id {
+		return Challenge{}, fmt.Errorf("proofs: kept challenge %s: holds challenge %s (%v)", id, got, err)
+	}
+	return c, nil
+}
+
 // SealReceipt validates r, checks that key is r.Keeper's, and signs it.
 func SealReceipt(key crypto.PrivKey, r Receipt) ([]byte, cid.Cid, error) {
 	if err := r.Validate(); err != nil {

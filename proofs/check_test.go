@@ -433,3 +433,32 @@ func wireCID(t testing.TB) cid.Cid {
 	t.Helper()
 	return wire.CIDOf([]byte("not a piece"))
 }
+
+// TestKeptChallenge: a challenge this node kept decodes under its ID,
+// whatever its attempt, and not under another's.
+func TestKeptChallenge(t *testing.T) {
+	c := testChallenge(t) // attempt 1: its ID is its first attempt's
+	env, _, err := SealChallenge(testKey(t, keeperSeed), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := KeptChallenge(env, id); err != nil || !reflect.DeepEqual(got, c) {
+		t.Errorf("KeptChallenge = %+v, %v; want %+v", got, err, c)
+	}
+	other := c
+	other.Round++
+	otherID, err := other.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := KeptChallenge(env, otherID); err == nil {
+		t.Error("a challenge decoded under another challenge's ID")
+	}
+	if _, err := KeptChallenge([]byte("garbage"), id); err == nil {
+		t.Error("garbage decoded")
+	}
+}

@@ -74,6 +74,14 @@ func FuzzOpenChallenge(f *testing.F) {
 			return
 		}
 		checkOpened(t, data, got, id)
+		// What opens, kept, decodes to the same challenge.
+		named, err := got.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept, err := KeptChallenge(data, named); err != nil || !reflect.DeepEqual(kept, got) {
+			t.Fatalf("kept: %+v, %v; want %+v", kept, err, got)
+		}
 	})
 }
 

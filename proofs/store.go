@@ -274,8 +274,9 @@ func decodeStored(id cid.Cid, env []byte) (Receipt, error) {
 	if got := wire.CIDOf(payload); got != id {
 		return Receipt{}, fmt.Errorf("proofs: stored receipt %s: payload hashes to %s", id, got)
 	}
+	// Canonical when stored, and unchanged since, as its hash shows.
 	var r Receipt
-	if err := wire.Unmarshal(payload, &r, MaxReceiptSize); err != nil {
+	if err := wire.UnmarshalTrusted(payload, &r, MaxReceiptSize); err != nil {
 		return Receipt{}, fmt.Errorf("proofs: stored receipt %s: %w", id, err)
 	}
 	return r, nil

@@ -117,7 +117,7 @@ func (s *Settler) evidenceDispute(leaves []cid.Cid, id cid.Cid, r proofs.Receipt
 	if !ok {
 		return chain.Dispute{}, false, nil
 	}
-	c, _, err := proofs.OpenChallenge(env)
+	c, err := proofs.KeptChallenge(env, r.Challenge)
 	if err != nil {
 		return chain.Dispute{}, false, nil
 	}

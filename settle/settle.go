@@ -70,9 +70,10 @@ type Config struct {
 	Committee func(ctx context.Context, epoch uint64) ([]peer.ID, error)
 
 	// Evidence checks the evidence of pass receipts by kind, and
-	// Challenge returns the sealed challenge of an ID this node kept: with
-	// both, a keeper disputes every pass of an applied batch whose
-	// evidence does not show the edge answered.
+	// Challenge returns the sealed challenge of an ID this node kept once
+	// it had opened it (its signature is not checked again): with both, a
+	// keeper disputes every pass of an applied batch whose evidence does
+	// not show the edge answered.
 	Evidence  map[proofs.Kind]proofs.EvidenceChecker
 	Challenge func(id cid.Cid) ([]byte, bool)
 

@@ -231,6 +231,35 @@ func TestUnmarshalSizeCap(t *testing.T) {
 	}
 }
 
+// TestUnmarshalTrusted: what Unmarshal accepts, UnmarshalTrusted decodes
+// to the same value; it keeps the size cap and the decoder's rules, and
+// only skips the canonical check, so it is for data checked before.
+func TestUnmarshalTrusted(t *testing.T) {
+	b, err := Marshal(sample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var strictly, trusted sampleMsg
+	if err := Unmarshal(b, &strictly, len(b)); err != nil {
+		t.Fatal(err)
+	}
+	if err := UnmarshalTrusted(b, &trusted, len(b)); err != nil || !reflect.DeepEqual(strictly, trusted) {
+		t.Errorf("UnmarshalTrusted = %+v, %v; want %+v, as Unmarshal", trusted, err, strictly)
+	}
+	if err := UnmarshalTrusted(b, new(sampleMsg), len(b)-1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("one byte over the cap: %v, want ErrTooLarge", err)
+	}
+	dup, _ := hex.DecodeString("a2616101616102")
+	if err := UnmarshalTrusted(dup, new(any), 1<<10); err == nil {
+		t.Error("a duplicate key decoded")
+	}
+	notShortest, _ := hex.DecodeString("1817")
+	var v any
+	if err := UnmarshalTrusted(notShortest, &v, 1<<10); err != nil || v != uint64(23) {
+		t.Errorf("a non-canonical int: %v, %v; want 23, the canonical check is Unmarshal's alone", v, err)
+	}
+}
+
 func TestMaxArrayElements(t *testing.T) {
 	// A huge element count in a few bytes must be refused before it is
 	// allocated.

@@ -57,9 +57,14 @@ func FuzzUnmarshalSample(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var trusted sampleMsg
+		trustedErr := UnmarshalTrusted(data, &trusted, 1<<16)
 		var v sampleMsg
 		if err := Unmarshal(data, &v, 1<<16); err != nil {
 			return
+		}
+		if trustedErr != nil || !reflect.DeepEqual(v, trusted) {
+			t.Fatalf("UnmarshalTrusted of canonical %x: %+v, %v; want %+v", data, trusted, trustedErr, v)
 		}
 		again, err := Marshal(v)
 		if err != nil {
