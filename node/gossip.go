@@ -79,6 +79,13 @@ type gossipParams struct {
 	trusted []*net.IPNet
 	// bootstrap peers are trusted for peer exchange.
 	bootstrap []peer.ID
+	// exchange sends peers in prunes, as a bootstrap node does: its
+	// app-specific score alone lifts it over the threshold at which a
+	// node accepts peer exchange (bootstrapScore). Another node's would
+	// mostly be refused, and each costs the pruner a score of every peer
+	// of the topic: keepers pruning the edges that graft to them made a
+	// thousand-edge network's first rounds a sixth slower.
+	exchange bool
 	// scoreInspect is how often the score snapshot is refreshed.
 	scoreInspect time.Duration
 }
@@ -103,7 +110,7 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		// such as drand's relays put on beacons.
 		pubsub.WithMessageSignaturePolicy(pubsub.LaxNoSign),
 		pubsub.WithMessageIdFn(contentID),
-		pubsub.WithPeerExchange(true),
+		pubsub.WithPeerExchange(p.exchange),
 		pubsub.WithGossipSubParams(gossipSubParams()),
 		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
