@@ -146,6 +146,7 @@ func (s *Settler) prune(settled uint64) {
 			delete(s.signed, e)
 			delete(s.settling, e)
 			delete(s.judged, e)
+			delete(s.found, e)
 		}
 	}
 }
@@ -167,14 +168,14 @@ func (s *Settler) consider(ctx context.Context, epoch uint64, want cid.Cid, from
 		return
 	}
 	for attempt := range 2 {
-		mine, leaves, err := s.Build(ctx, epoch)
+		mine, err := s.build(ctx, epoch)
 		if err != nil {
 			s.log.Error("batch not recomputed", "epoch", epoch, "err", err)
 			return
 		}
-		id, err := mine.ID()
+		id, err := mine.batch.ID()
 		if err == nil && id.Equals(want) {
-			s.sign(ctx, mine, leaves)
+			s.sign(ctx, mine)
 			s.count(func(st *Stats) { st.Cosigned++ })
 			return
 		}
@@ -186,20 +187,22 @@ func (s *Settler) consider(ctx context.Context, epoch uint64, want cid.Cid, from
 		}
 		s.count(func(st *Stats) { st.Mismatched++ })
 		s.log.Warn("not co-signing a batch unlike this keeper's", "epoch", epoch, "from", from,
-			"theirs", want, "ours", id, "our_receipts", mine.Receipts, "our_edges", len(mine.Results))
+			"theirs", want, "ours", id, "our_receipts", mine.batch.Receipts, "our_edges", len(mine.batch.Results))
 	}
 }
 
-// sign keeps b's leaves, signs b and publishes the signature, once per
-// epoch. The caller holds s.cosign.
-func (s *Settler) sign(ctx context.Context, b proofs.Batch, leaves []cid.Cid) {
+// sign keeps the leaves of the batch this keeper built, looks for its
+// disputes, to be submitted once it is applied, then signs it and
+// publishes the signature, once per epoch. The caller holds s.cosign.
+func (s *Settler) sign(ctx context.Context, bt built) {
+	b := bt.batch
 	s.mu.Lock()
 	_, done := s.signed[b.Epoch]
 	s.mu.Unlock()
 	if done {
 		return
 	}
-	if err := s.keepLeaves(b.Epoch, leaves); err != nil {
+	if err := s.keepLeaves(b.Epoch, bt.leaves); err != nil {
 		s.log.Error("batch leaves not kept: not signing", "epoch", b.Epoch, "err", err)
 		return
 	}
@@ -208,9 +211,16 @@ func (s *Settler) sign(ctx context.Context, b proofs.Batch, leaves []cid.Cid) {
 		s.log.Error("batch not signed", "epoch", b.Epoch, "err", err)
 		return
 	}
+	ds, err := s.disputesOf(bt.leaves, bt.ids, bt.receipts)
+	if err != nil {
+		s.log.Debug("disputes not looked for", "epoch", b.Epoch, "err", err)
+	}
 	id, _ := b.ID()
 	s.mu.Lock()
 	s.signed[b.Epoch] = id.KeyString()
+	if err == nil {
+		s.found[b.Epoch] = ds
+	}
 	s.mu.Unlock()
 	s.gather(ctx, b.Epoch, id.KeyString(), &b, s.self, env)
 	if err := s.cfg.BatchTopic.Publish(ctx, env); err != nil {

@@ -17,36 +17,64 @@ import (
 // evidence does not show that the edge answered their challenge (a
 // keeper that signed a pass without asking), and returns a dispute for
 // each, with the receipts' inclusion proofs: for an equivocation, both;
-// for a pass, if this node kept the sealed challenge. It reads the
-// epoch's receipts once: the settlement of a large epoch is mostly that
-// reading.
+// for a pass, if this node kept the sealed challenge.
 func (s *Settler) Disputes(epoch uint64) ([]chain.Dispute, error) {
 	leaves, err := s.Leaves(epoch)
 	if err != nil {
 		return nil, err
 	}
-	byAttempt := make(map[string][]cid.Cid)
-	var order []string
-	var evidence []chain.Dispute
-	err = s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, func(id cid.Cid, r proofs.Receipt) error {
-		key := string(r.Keeper) + r.Challenge.KeyString() + strconv.FormatUint(uint64(r.Attempt), 10)
-		if byAttempt[key] == nil {
-			order = append(order, key)
-		}
-		byAttempt[key] = append(byAttempt[key], id)
-		d, ok, err := s.evidenceDispute(leaves, id, r)
-		if ok {
-			evidence = append(evidence, d)
-		}
-		return err
-	})
-	if err != nil {
+	f := s.newFinder(leaves)
+	if err := s.cfg.Receipts.List(proofs.Filter{Epoch: &epoch}, f.add); err != nil {
 		return nil, err
 	}
+	return f.disputes()
+}
+
+// disputesOf is Disputes of the receipts a batch with leaves was built
+// from, ids[i] naming receipts[i]: the keeper that signs a batch looks for
+// its disputes then, and so reads the epoch's receipts once, not twice.
+func (s *Settler) disputesOf(leaves, ids []cid.Cid, receipts []proofs.Receipt) ([]chain.Dispute, error) {
+	f := s.newFinder(leaves)
+	for i, id := range ids {
+		if err := f.add(id, receipts[i]); err != nil {
+			return nil, err
+		}
+	}
+	return f.disputes()
+}
+
+// finder looks for disputes among receipts given one at a time.
+type finder struct {
+	s         *Settler
+	leaves    []cid.Cid
+	byAttempt map[string][]cid.Cid
+	order     []string
+	evidence  []chain.Dispute
+}
+
+func (s *Settler) newFinder(leaves []cid.Cid) *finder {
+	return &finder{s: s, leaves: leaves, byAttempt: make(map[string][]cid.Cid)}
+}
+
+func (f *finder) add(id cid.Cid, r proofs.Receipt) error {
+	key := string(r.Keeper) + r.Challenge.KeyString() + strconv.FormatUint(uint64(r.Attempt), 10)
+	if f.byAttempt[key] == nil {
+		f.order = append(f.order, key)
+	}
+	f.byAttempt[key] = append(f.byAttempt[key], id)
+	d, ok, err := f.s.evidenceDispute(f.leaves, id, r)
+	if ok {
+		f.evidence = append(f.evidence, d)
+	}
+	return err
+}
+
+// disputes returns the equivocations, then the passes without evidence.
+func (f *finder) disputes() ([]chain.Dispute, error) {
 	var out []chain.Dispute
-	for _, key := range order {
-		if ids := byAttempt[key]; len(ids) >= 2 {
-			d, ok, err := s.equivocation(leaves, ids)
+	for _, key := range f.order {
+		if ids := f.byAttempt[key]; len(ids) >= 2 {
+			d, ok, err := f.s.equivocation(f.leaves, ids)
 			if err != nil {
 				return nil, err
 			}
@@ -55,7 +83,7 @@ func (s *Settler) Disputes(epoch uint64) ([]chain.Dispute, error) {
 			}
 		}
 	}
-	return append(out, evidence...), nil
+	return append(out, f.evidence...), nil
 }
 
 // equivocation gives the dispute of two of ids, receipts of one attempt,
@@ -83,13 +111,20 @@ func (s *Settler) equivocation(leaves, ids []cid.Cid) (chain.Dispute, bool, erro
 	return chain.Dispute{}, false, nil
 }
 
-// dispute submits the disputes the applied batch of epoch gives. Every
-// keeper that settled the epoch does so; the ledger slashes once per
-// attempt and refuses the rest, which changes nothing.
+// dispute submits the disputes the applied batch of epoch gives: those
+// this keeper found when it signed the batch, or, if it did not, those it
+// finds now. Every keeper that settled the epoch does so; the ledger
+// slashes once per attempt and refuses the rest, which changes nothing.
 func (s *Settler) dispute(ctx context.Context, epoch uint64) {
-	ds, err := s.Disputes(epoch)
-	if err != nil {
-		s.log.Debug("disputes not looked for", "epoch", epoch, "err", err)
+	s.mu.Lock()
+	ds, found := s.found[epoch]
+	delete(s.found, epoch)
+	s.mu.Unlock()
+	if !found {
+		var err error
+		if ds, err = s.Disputes(epoch); err != nil {
+			s.log.Debug("disputes not looked for", "epoch", epoch, "err", err)
+		}
 	}
 	for _, d := range ds {
 		a, err := s.cfg.Ledger.SubmitDispute(ctx, d)

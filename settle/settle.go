@@ -94,6 +94,7 @@ type Settler struct {
 	pending  map[uint64]map[string]*proposal // epoch → batch ID → signatures
 	signed   map[uint64]string               // epoch → the batch ID this keeper signed
 	judged   map[uint64]map[string]bool      // epoch → batch IDs this keeper recomputed
+	found    map[uint64][]chain.Dispute      // epoch → the disputes of the batch this keeper signed
 	settling map[uint64]bool
 	started  uint64 // the first round this settler saw
 	stats    Stats
@@ -150,6 +151,7 @@ func New(cfg Config) (*Settler, error) {
 		pending:  make(map[uint64]map[string]*proposal),
 		signed:   make(map[uint64]string),
 		judged:   make(map[uint64]map[string]bool),
+		found:    make(map[uint64][]chain.Dispute),
 		settling: make(map[uint64]bool),
 	}, nil
 }
@@ -423,12 +425,12 @@ func (s *Settler) settle(ctx context.Context, epoch uint64, b beacon.Beacon) {
 	s.log.Info("proposing the epoch batch", "epoch", epoch, "rank", rank)
 	s.cosign.Lock()
 	defer s.cosign.Unlock()
-	batch, leaves, err := s.Build(ctx, epoch)
+	built, err := s.build(ctx, epoch)
 	if err != nil {
 		s.log.Error("batch not built", "epoch", epoch, "err", err)
 		return
 	}
-	s.sign(ctx, batch, leaves)
+	s.sign(ctx, built)
 	s.count(func(st *Stats) { st.Proposed++ })
 }
 
@@ -442,6 +444,20 @@ func (s *Settler) applied(ctx context.Context, epoch uint64) bool {
 // reports it holds, and the reputations of the previous epoch's batch on
 // the ledger. It returns the batch and its leaves.
 func (s *Settler) Build(ctx context.Context, epoch uint64) (proofs.Batch, []cid.Cid, error) {
+	b, err := s.build(ctx, epoch)
+	return b.batch, b.leaves, err
+}
+
+// built is a batch this keeper computed, with the receipts it read for
+// it: what its disputes are looked for in, without reading them again.
+type built struct {
+	batch    proofs.Batch
+	leaves   []cid.Cid
+	ids      []cid.Cid
+	receipts []proofs.Receipt // receipts[i] is ids[i]'s
+}
+
+func (s *Settler) build(ctx context.Context, epoch uint64) (built, error) {
 	var ids []cid.Cid
 	var receipts []proofs.Receipt
 	// A keeper is paid once per attempt it decided: a second receipt of
@@ -463,11 +479,11 @@ func (s *Settler) Build(ctx context.Context, epoch uint64) (proofs.Batch, []cid.
 		return nil
 	})
 	if err != nil {
-		return proofs.Batch{}, nil, err
+		return built{}, err
 	}
 	all, _, err := s.cfg.Reports.List(epoch)
 	if err != nil {
-		return proofs.Batch{}, nil, err
+		return built{}, err
 	}
 	var reports []proofs.Report
 	for _, r := range all {
@@ -484,10 +500,10 @@ func (s *Settler) Build(ctx context.Context, epoch uint64) (proofs.Batch, []cid.
 				prev[r.Edge] = r.Reputation
 			}
 		case !errors.Is(err, chain.ErrNotFound):
-			return proofs.Batch{}, nil, fmt.Errorf("settle: reputations of epoch %d: %w", epoch-1, err)
+			return built{}, fmt.Errorf("settle: reputations of epoch %d: %w", epoch-1, err)
 		}
 	}
 	results := proofs.Aggregate(epoch, receipts, reports, prev, s.cfg.Rates)
 	b := proofs.BuildBatch(s.cfg.Params.Network, epoch, ids, results, byKeeper, s.cfg.KeeperReward)
-	return b, proofs.SortedLeaves(ids), nil
+	return built{batch: b, leaves: proofs.SortedLeaves(ids), ids: ids, receipts: receipts}, nil
 }

@@ -410,11 +410,11 @@ func TestNoCosignWithoutCatchUp(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	// Keeper 0 proposes, whatever the draw says.
 	kn.settlers[0].cosign.Lock()
-	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
+	b, err := kn.settlers[0].build(ctx, testEpoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kn.settlers[0].sign(ctx, b, leaves)
+	kn.settlers[0].sign(ctx, b)
 	kn.settlers[0].cosign.Unlock()
 	rec := waitBatch(t, kn.ledger, testEpoch)
 	deadline := time.Now().Add(10 * time.Second)
@@ -495,14 +495,14 @@ func (kn *keeperNet) settle(t *testing.T, ctx context.Context) proofs.Batch {
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	kn.settlers[0].cosign.Lock()
-	b, leaves, err := kn.settlers[0].Build(ctx, testEpoch)
+	b, err := kn.settlers[0].build(ctx, testEpoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kn.settlers[0].sign(ctx, b, leaves)
+	kn.settlers[0].sign(ctx, b)
 	kn.settlers[0].cosign.Unlock()
 	waitBatch(t, kn.ledger, testEpoch)
-	return b
+	return b.batch
 }
 
 // waitSlashed waits for keeper i to be slashed and returns its account.
@@ -584,6 +584,17 @@ func TestEvidenceDisputed(t *testing.T) {
 	for _, i := range []int{0, 1, 3} {
 		if a, _ := kn.ledger.Account(ctx, kn.ids[i]); a.Slashed != 0 {
 			t.Errorf("honest keeper %d slashed %d", i, a.Slashed)
+		}
+	}
+	// Read from the store rather than found when signing, the disputes
+	// are the same: the lazy keeper's pass alone.
+	for i, s := range kn.settlers {
+		if _, err := s.Leaves(testEpoch); err != nil {
+			continue // did not sign
+		}
+		ds, err := s.Disputes(testEpoch)
+		if err != nil || len(ds) != 1 || ds[0].Kind != chain.DisputeEvidence || !bytes.Equal(ds[0].A, envs[2]) {
+			t.Errorf("keeper %d's Disputes: %d disputes (%v); want one, of the lazy keeper's pass", i, len(ds), err)
 		}
 	}
 }
