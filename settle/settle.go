@@ -65,8 +65,8 @@ type Config struct {
 	// up from its committee of now: every keeper holds the receipts the
 	// keepers gossiped, and the committee of now is the connections the
 	// edge keeps. Dialling the keepers that signed them, its committee of
-	// two epochs before, would cost each a connection per edge once an
-	// epoch, and every keeper of the network more.
+	// the settled epoch, which it has left by then, would cost each a
+	// connection per edge once an epoch.
 	Committee func(ctx context.Context, epoch uint64) ([]peer.ID, error)
 
 	// Evidence checks the evidence of pass receipts by kind, and
@@ -425,12 +425,12 @@ func (s *Settler) settle(ctx context.Context, epoch uint64, b beacon.Beacon) {
 	s.log.Info("proposing the epoch batch", "epoch", epoch, "rank", rank)
 	s.cosign.Lock()
 	defer s.cosign.Unlock()
-	built, err := s.build(ctx, epoch)
+	bt, err := s.build(ctx, epoch)
 	if err != nil {
 		s.log.Error("batch not built", "epoch", epoch, "err", err)
 		return
 	}
-	s.sign(ctx, built)
+	s.sign(ctx, bt)
 	s.count(func(st *Stats) { st.Proposed++ })
 }
 
