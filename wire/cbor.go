@@ -31,6 +31,8 @@ var (
 type codec struct {
 	enc cbor.EncMode
 	dec cbor.DecMode
+	// reenc is enc writing into a caller's buffer, for Unmarshal's check.
+	reenc cbor.UserBufferEncMode
 }
 
 // codecs is built on first use; sync.OnceValue keeps it out of init() and
@@ -46,6 +48,10 @@ func newCodec() codec {
 	if err != nil {
 		panic("wire: cbor encoding options: " + err.Error()) // constant options; a bug, not input
 	}
+	reenc, err := eo.UserBufferEncMode()
+	if err != nil {
+		panic("wire: cbor encoding options: " + err.Error())
+	}
 	dec, err := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
@@ -60,7 +66,7 @@ func newCodec() codec {
 	if err != nil {
 		panic("wire: cbor decoding options: " + err.Error())
 	}
-	return codec{enc: enc, dec: dec}
+	return codec{enc: enc, dec: dec, reenc: reenc}
 }
 
 // Marshal returns the canonical CBOR encoding of v (RFC 8949 core
@@ -87,15 +93,44 @@ func Unmarshal(data []byte, v any, maxSize int) error {
 	// re-encoding is the only test that covers every rule at once, and it
 	// also catches fields v cannot hold exactly (omitted zero values, ints
 	// read into floats, and so on).
-	again, err := codecs().enc.Marshal(v)
+	same, err := encodesTo(v, data)
 	if err != nil {
 		return fmt.Errorf("wire: decode %T: re-encode: %w", v, err)
 	}
-	if !bytes.Equal(again, data) {
+	if !same {
 		return fmt.Errorf("wire: decode %T: %w", v, ErrNonCanonical)
 	}
 	return nil
 }
+
+// encodesTo reports whether v's canonical encoding is data. A message of
+// up to half maxPooledReencoding, every gossiped one among them, is
+// encoded into a pooled buffer: every message a node receives is encoded
+// again to check it, and a fresh slice each time was a tenth of what a
+// keeper of a busy network allocated.
+func encodesTo(v any, data []byte) (bool, error) {
+	if 2*len(data) > maxPooledReencoding {
+		again, err := codecs().enc.Marshal(v)
+		return err == nil && bytes.Equal(again, data), err
+	}
+	buf := reencodings.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledReencoding { // not one an odd message grew
+			buf.Reset()
+			reencodings.Put(buf)
+		}
+	}()
+	// Room for the encoding, which should be data, and as much again: a
+	// map's pairs are sorted in the buffer's spare capacity.
+	buf.Grow(2 * len(data))
+	err := codecs().reenc.MarshalToBuffer(v, buf)
+	return err == nil && bytes.Equal(buf.Bytes(), data), err
+}
+
+var reencodings = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledReencoding bounds the buffers encodesTo keeps.
+const maxPooledReencoding = 64 << 10
 
 // UnmarshalTrusted decodes data that Unmarshal accepted before and that
 // comes back unchanged, such as a stored payload whose hash still matches

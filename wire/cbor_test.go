@@ -260,6 +260,25 @@ func TestUnmarshalTrusted(t *testing.T) {
 	}
 }
 
+// TestUnmarshalLargeNonCanonical: a message too large for a pooled
+// re-encoding buffer is checked as strictly as a small one.
+func TestUnmarshalLargeNonCanonical(t *testing.T) {
+	body := bytes.Repeat([]byte{7}, 40<<10)
+	canonical, err := Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := Unmarshal(canonical, &got, 1<<20); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("a canonical 40 KiB string: %v", err)
+	}
+	// The same string with its length in 4 bytes where 2 do.
+	long := append([]byte{0x5a, 0, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	if err := Unmarshal(long, new([]byte), 1<<20); !errors.Is(err, ErrNonCanonical) {
+		t.Errorf("a 40 KiB string with a long length: %v, want ErrNonCanonical", err)
+	}
+}
+
 func TestMaxArrayElements(t *testing.T) {
 	// A huge element count in a few bytes must be refused before it is
 	// allocated.
