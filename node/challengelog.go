@@ -35,7 +35,7 @@ func newChallengeLog(db *store.DB, keep uint64) *challengeLog {
 // not synced.
 func (l *challengeLog) add(payload, env []byte) error {
 	var c proofs.Challenge
-	if err := wire.Unmarshal(payload, &c, proofs.MaxChallengeSize); err != nil {
+	if err := wire.UnmarshalTrusted(payload, &c, proofs.MaxChallengeSize); err != nil {
 		return err
 	}
 	id, err := c.ID()
