@@ -30,7 +30,7 @@ func (e *Engine) ValidateChallenge(ctx context.Context, _ peer.ID, payload []byt
 	if err := e.check(ctx, c); err != nil {
 		return verdict(err)
 	}
-	id, err := c.ID()
+	id, err := c.IDOf(payload)
 	if err != nil {
 		return pubsub.ValidationReject
 	}

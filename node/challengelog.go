@@ -38,7 +38,7 @@ func (l *challengeLog) add(payload, env []byte) error {
 	if err := wire.UnmarshalTrusted(payload, &c, proofs.MaxChallengeSize); err != nil {
 		return err
 	}
-	id, err := c.ID()
+	id, err := c.IDOf(payload)
 	if err != nil {
 		return err
 	}

@@ -42,3 +42,14 @@ func (c Challenge) ID() (cid.Cid, error) {
 	_, id, err := wire.MarshalCID(c)
 	return id, err
 }
+
+// IDOf is ID for c decoded from payload, its canonical encoding: for a
+// first attempt, most challenges, the CID of payload itself, without
+// encoding c again as ID does. Every keeper computes it for every
+// challenge gossiped.
+func (c Challenge) IDOf(payload []byte) (cid.Cid, error) {
+	if c.Attempt == 0 {
+		return wire.CIDOf(payload), nil
+	}
+	return c.ID()
+}

@@ -462,3 +462,23 @@ func TestKeptChallenge(t *testing.T) {
 		t.Error("garbage decoded")
 	}
 }
+
+// TestChallengeIDOf: from its payload, a challenge's ID is the one ID
+// computes, for a first attempt and a retry alike.
+func TestChallengeIDOf(t *testing.T) {
+	for _, attempt := range []uint32{0, 2} {
+		c := testChallenge(t)
+		c.Attempt = attempt
+		payload, err := wire.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := c.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.IDOf(payload); err != nil || got != want {
+			t.Errorf("attempt %d: IDOf = %s, %v; want %s", attempt, got, err, want)
+		}
+	}
+}

@@ -79,6 +79,10 @@ func FuzzOpenChallenge(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		payload, _ := envelopePayload(data)
+		if of, err := got.IDOf(payload); err != nil || of != named {
+			t.Fatalf("IDOf its payload = %s, %v; want ID %s", of, err, named)
+		}
 		if kept, err := KeptChallenge(data, named); err != nil || !reflect.DeepEqual(kept, got) {
 			t.Fatalf("kept: %+v, %v; want %+v", kept, err, got)
 		}
