@@ -267,7 +267,7 @@ func KeptChallenge(env []byte, id cid.Cid) (Challenge, error) {
 	if err := wire.UnmarshalTrusted(payload, &c, MaxChallengeSize); err != nil {
 		return Challenge{}, fmt.Errorf("proofs: kept challenge %s: %w", id, err)
 	}
-	if got, err := c.ID(); err != nil || got != id {
+	if got, err := c.IDOf(payload); err != nil || got != id {
 		return Challenge{}, fmt.Errorf("proofs: kept challenge %s: holds challenge %s (%v)", id, got, err)
 	}
 	return c, nil

@@ -9,8 +9,9 @@ import (
 // signature verified lately, so that each is checked once at most: a
 // receipt is opened by gossip validation, again when it is stored, and
 // again when a catch-up offers it (in a simulation, by every node of the
-// network, all in one process). An envelope is named by the SHA-256 of its domain and
-// all its bytes, so only the very bytes that verified are let through.
+// network, all in one process). An envelope is named by the SHA-256 of
+// its domain and all its bytes, so only the very bytes that verified are
+// let through.
 var verifiedEnvelopes = newEnvelopeMemo(1 << 14)
 
 // envelopeMemo is a set of envelope names that forgets the oldest first.

@@ -57,10 +57,11 @@ const (
 )
 
 // Size caps. A submission is a batch (up to proofs.MaxBatchSize) and a
-// signature of each keeper, so it is large; a dispute is two receipts, their inclusion proofs (a path of at most
-// 64 hashes each) and a challenge; the rest are an op and
-// a number or an ID. Records, account lists and pages of blocks can be
-// large answers; an account or a head is small.
+// signature of each keeper, so it is large; a dispute is two receipts,
+// their inclusion proofs (a path of at most 64 hashes each) and a
+// challenge; the rest are an op and a number or an ID. Records, account
+// lists and pages of blocks can be large answers; an account or a head is
+// small.
 const (
 	maxSubmitRequest  = 64 << 20
 	maxDisputeRequest = 2*proofs.MaxReceiptSize + 2*(64*34+256) + proofs.MaxChallengeSize + 1<<10
