@@ -246,8 +246,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if s.Link.LatencyMSMax > s.Link.LatencyMS {
 		latency += fmt.Sprintf(" to %d", s.Link.LatencyMSMax)
 	}
-	fmt.Fprintf(&b, "%d edges and %d keepers for %d epochs of %d rounds (seed %d). Each node's access link runs at %s with %s ms of latency; two nodes are joined at the lower rate and the sum of the latencies. ",
-		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Seed, rate, latency)
+	fmt.Fprintf(&b, "%d edges and %d keepers for %d epochs of %d rounds of %v (seed %d). Each node's access link runs at %s with %s ms of latency; two nodes are joined at the lower rate and the sum of the latencies. ",
+		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Period(), s.Seed, rate, latency)
 	fmt.Fprintf(&b, "Epochs %d to %d of the beacon; %d of %d settled on the ledger.\n\n",
 		r.FirstEpoch, r.FirstEpoch+uint64(s.Epochs)-1, r.Batches, s.Epochs)
 	if len(r.Missing) > 0 {

@@ -31,6 +31,11 @@ type Scenario struct {
 	Keepers     int    `toml:"keepers"`
 	Epochs      int    `toml:"epochs"`
 	EpochRounds uint64 `toml:"epoch_rounds"`
+	// RoundSeconds is the beacon's period; 0 means 1. A public network's
+	// rounds are 3 s: a simulation runs in real time, so shorter rounds
+	// finish it sooner, and longer ones give a large network's nodes the
+	// time the machine's cores need to keep up with the clock.
+	RoundSeconds int `toml:"round_seconds"`
 
 	// Link bounds the nodes' access links.
 	Link Link `toml:"link"`
@@ -140,7 +145,13 @@ const (
 	maxKeepers     = 100
 	maxEpochs      = 100
 	maxEpochRounds = 1000
+	maxRoundSecs   = 30
 )
+
+// Period is the time a round lasts.
+func (s Scenario) Period() time.Duration {
+	return time.Duration(max(s.RoundSeconds, 1)) * time.Second
+}
 
 // Validate checks every field, naming the one that is wrong.
 func (s Scenario) Validate() error {
@@ -153,6 +164,8 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("epochs = %d: want 1 to %d", s.Epochs, maxEpochs)
 	case s.EpochRounds < 5 || s.EpochRounds > maxEpochRounds:
 		return fmt.Errorf("epoch_rounds = %d: want 5 to %d", s.EpochRounds, maxEpochRounds)
+	case s.RoundSeconds < 0 || s.RoundSeconds > maxRoundSecs:
+		return fmt.Errorf("round_seconds = %d: want 1 to %d, or leave it out for 1", s.RoundSeconds, maxRoundSecs)
 	case s.BandwidthMbit < 1 || s.BandwidthMbit > 1000:
 		return fmt.Errorf("bandwidth_mbit = %d: want 1 to 1000", s.BandwidthMbit)
 	case s.Link.Mbit < 0 || s.Link.Mbit > 10_000:

@@ -192,7 +192,7 @@ func (s Scenario) network() (config.Network, error) {
 		return config.Network{}, err
 	}
 	secret := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("aropeer sim beacon "), s.Seed))
-	signer, err := beacon.NewSigner(secret[:], time.Second, time.Now().Unix(), "aropeer-sim")
+	signer, err := beacon.NewSigner(secret[:], s.Period(), time.Now().Unix(), "aropeer-sim")
 	if err != nil {
 		return config.Network{}, fmt.Errorf("sim: beacon: %w", err)
 	}

@@ -47,6 +47,8 @@ func TestScenarioErrors(t *testing.T) {
 		{"unknown kind", func(s *Scenario) { s.Probability["gpu"] = 0.5 }, "probability.gpu"},
 		{"liveness offered", func(s *Scenario) { s.Offers["liveness"] = 1 }, "offers.liveness"},
 		{"short epochs", func(s *Scenario) { s.EpochRounds = 2 }, "epoch_rounds = 2"},
+		{"long rounds", func(s *Scenario) { s.RoundSeconds = 31 }, "round_seconds = 31: want 1 to 30"},
+		{"negative rounds", func(s *Scenario) { s.RoundSeconds = -1 }, "round_seconds = -1"},
 		{"claim over the link", func(s *Scenario) { s.BandwidthMbit = 80 }, "an honest claim must fit the link's 50 Mbit/s"},
 		{"rate bounds reversed", func(s *Scenario) { s.Link.MbitMax = 20 }, "link.mbit_max = 20: want link.mbit (50, not 0)"},
 		{"latency bounds reversed", func(s *Scenario) { s.Link.LatencyMS, s.Link.LatencyMSMax = 5, 1 }, "link.latency_ms_max = 1: want link.latency_ms (5)"},
@@ -248,4 +250,34 @@ func TestSameSeedSameReport(t *testing.T) {
 		}
 		t.Fatalf("same seed, same verdicts, but report.json differs: %d lines, then %d", len(a), len(b))
 	}
+}
+
+// TestRoundSeconds: a scenario's rounds last its round_seconds, on the
+// beacon and so on the nodes' clocks, and its network still settles
+// every epoch without penalising the honest.
+func TestRoundSeconds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := Default()
+		s.Edges, s.Keepers, s.Epochs, s.RoundSeconds = 6, 3, 1, 3
+		s.Strategies = nil
+		var times []time.Time
+		progress := func(int, int, uint64, uint64) { times = append(times, time.Now()) }
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		rep, err := Run(ctx, s, Options{Progress: progress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Batches != s.Epochs || rep.FalsePositives() != 0 {
+			t.Errorf("%d of %d epochs settled, %d honest penalised", rep.Batches, s.Epochs, rep.FalsePositives())
+		}
+		if len(times) < int(s.EpochRounds) {
+			t.Fatalf("told of %d rounds, want at least %d", len(times), s.EpochRounds)
+		}
+		for i := 1; i < len(times); i++ {
+			if d := times[i].Sub(times[i-1]); d != s.Period() {
+				t.Fatalf("round %d began %v after the last, want %v", i, d, s.Period())
+			}
+		}
+	})
 }

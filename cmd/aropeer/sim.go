@@ -97,7 +97,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		defer logFile.Close()
 		opts.Log = logFile
 	}
-	fmt.Fprintf(os.Stderr, "simulating %d edges and %d keepers for %d epochs of %d rounds (seed %d)\n", s.Edges, s.Keepers, s.Epochs, s.EpochRounds, s.Seed)
+	fmt.Fprintf(os.Stderr, "simulating %d edges and %d keepers for %d epochs of %d rounds of %v (seed %d)\n", s.Edges, s.Keepers, s.Epochs, s.EpochRounds, s.Period(), s.Seed)
 	if o.cpuProf != "" {
 		pf, err := os.Create(o.cpuProf)
 		if err != nil {
