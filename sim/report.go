@@ -22,10 +22,13 @@ type Report struct {
 	EpochRounds uint64 `json:"epoch_rounds"`
 	// Batches is how many of the scenario's epochs settled on the ledger;
 	// Missing lists those that did not.
-	Batches int           `json:"batches"`
-	Missing []uint64      `json:"missing_epochs,omitempty"`
-	Classes []ClassReport `json:"classes"`
-	Nodes   []*NodeReport `json:"nodes"`
+	Batches int      `json:"batches"`
+	Missing []uint64 `json:"missing_epochs,omitempty"`
+	// LateRounds counts the rounds the run saw more than half a round
+	// after they began: the machine fell behind the network's clock.
+	LateRounds int           `json:"late_rounds,omitempty"`
+	Classes    []ClassReport `json:"classes"`
+	Nodes      []*NodeReport `json:"nodes"`
 	// Charts are the files WriteCharts wrote, for report.md to show.
 	Charts []string `json:"-"`
 }
@@ -252,6 +255,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		r.FirstEpoch, r.FirstEpoch+uint64(s.Epochs)-1, r.Batches, s.Epochs)
 	if len(r.Missing) > 0 {
 		fmt.Fprintf(&b, "**Epochs without a batch:** %v. Their verdicts are missing from the figures below.\n\n", r.Missing)
+	}
+	if r.LateRounds > 0 {
+		fmt.Fprintf(&b, "**The machine fell behind:** %d rounds reached the run more than half a round late. A network this large needs longer rounds (`round_seconds`) or fewer nodes on this machine; until then its verdicts are partly the machine's.\n\n", r.LateRounds)
 	}
 	if fp := r.FalsePositives(); fp > 0 {
 		fmt.Fprintf(&b, "**%d honest node(s) were penalised.** See the nodes below.\n\n", fp)

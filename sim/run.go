@@ -43,6 +43,9 @@ type runner struct {
 	// in which most honest nodes' gossip scored each below zero.
 	forgers []*forger
 	shunned map[int]uint64
+	// late counts the rounds that reached the runner more than half a
+	// round after they began: the machine could not keep up.
+	late int
 }
 
 // inScenario reports whether round is in the scenario's epochs.
@@ -79,6 +82,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.from.Store(r.firstRound)
 			r.follow()
 		}
+		info := r.boot.Beacon().Info()
+		if b.Round >= r.firstRound && time.Since(info.TimeOf(b.Round)) > info.Period/2 {
+			r.late++
+		}
 		r.report(b.Round)
 		r.forge(ctx, b.Round)
 		end := r.params.FirstRound(r.lastEpoch + 1)
@@ -94,7 +101,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		// scores are refreshed, nor half a round in, where bandwidth
 		// probes begin. What the runner changes or reads at the instant
 		// the nodes act would race them, and a run would not repeat.
-		info := r.boot.Beacon().Info()
 		select {
 		case <-time.After(time.Until(info.TimeOf(b.Round).Add(info.Period * 3 / 4))):
 		case <-ctx.Done():
@@ -228,6 +234,7 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 		return nil, errors.New("sim: the bootstrap node has no ledger")
 	}
 	rep := newReport(r.s, r.firstEpoch, r.firstRound, r.nw.EpochRounds)
+	rep.LateRounds = r.late
 	byID := map[string]*NodeReport{}
 	for _, m := range r.members {
 		if m.role == config.RoleBootstrap {

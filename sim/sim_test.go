@@ -268,8 +268,8 @@ func TestRoundSeconds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Batches != s.Epochs || rep.FalsePositives() != 0 {
-			t.Errorf("%d of %d epochs settled, %d honest penalised", rep.Batches, s.Epochs, rep.FalsePositives())
+		if rep.Batches != s.Epochs || rep.FalsePositives() != 0 || rep.LateRounds != 0 {
+			t.Errorf("%d of %d epochs settled, %d honest penalised, %d rounds late", rep.Batches, s.Epochs, rep.FalsePositives(), rep.LateRounds)
 		}
 		if len(times) < int(s.EpochRounds) {
 			t.Fatalf("told of %d rounds, want at least %d", len(times), s.EpochRounds)
@@ -278,6 +278,41 @@ func TestRoundSeconds(t *testing.T) {
 			if d := times[i].Sub(times[i-1]); d != s.Period() {
 				t.Fatalf("round %d began %v after the last, want %v", i, d, s.Period())
 			}
+		}
+	})
+}
+
+// TestLateRounds: a run that falls behind its network's clock counts the
+// rounds it saw late, and its report says the machine fell behind. The
+// progress callback stalls the runner for two rounds, as an overloaded
+// machine would.
+func TestLateRounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := Default()
+		s.Edges, s.Keepers, s.Epochs = 6, 3, 1
+		s.Strategies = nil
+		stalled := false
+		progress := func(epoch, _ int, round, _ uint64) {
+			if epoch == 1 && round == 3 && !stalled {
+				stalled = true
+				time.Sleep(2 * s.Period())
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		rep, err := Run(ctx, s, Options{Progress: progress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stalled || rep.LateRounds == 0 {
+			t.Fatalf("stalled %v: %d rounds late, want some", stalled, rep.LateRounds)
+		}
+		var md bytes.Buffer
+		if err := rep.WriteMarkdown(&md); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(md.String(), "The machine fell behind") {
+			t.Errorf("report.md does not say the run fell behind:\n%s", md.String())
 		}
 	})
 }
