@@ -60,7 +60,7 @@ type Filter struct {
 // nothing and is not new. Of concurrent Puts of one receipt, exactly one
 // reports it new.
 func (s *ReceiptStore) Put(env []byte) (Receipt, cid.Cid, bool, error) {
-	out, err := s.ingest([][]byte{env}, nil, decodeHeld, (*store.Batch).Commit)
+	out, err := s.ingest([][]byte{env}, nil, decodeHeld)
 	if err != nil {
 		return Receipt{}, cid.Undef, false, err
 	}
@@ -96,7 +96,7 @@ func (s *ReceiptStore) PutBatch(envs [][]byte) (added int, err error) {
 // store's. Receipts fetched from a peer are stored this way, each
 // signature verified once.
 func (s *ReceiptStore) PutChecked(envs [][]byte, check func(i int, id cid.Cid, r Receipt) error) (added int, errs []error, err error) {
-	out, err := s.ingest(envs, check, checkHeld, (*store.Batch).Commit)
+	out, err := s.ingest(envs, check, checkHeld)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -115,14 +115,8 @@ func (s *ReceiptStore) PutChecked(envs [][]byte, check func(i int, id cid.Cid, r
 // neither opened nor checked, and held is true. A new one is opened and
 // stored if check passes; bad is why not (it did not open, or check
 // refused it), err the store's error.
-//
-// Keep does not wait for the disk, as a gossip validator that waited
-// would hold up the message's forwarding at every hop. A crash of the
-// process loses nothing, a power cut the last instants' receipts: every
-// keeper holds them, and one fetches those it lacks before it signs an
-// epoch's batch.
 func (s *ReceiptStore) Keep(env []byte, check func(Receipt) error) (held bool, bad, err error) {
-	out, err := s.ingest([][]byte{env}, func(_ int, _ cid.Cid, r Receipt) error { return check(r) }, skipHeld, (*store.Batch).CommitNoSync)
+	out, err := s.ingest([][]byte{env}, func(_ int, _ cid.Cid, r Receipt) error { return check(r) }, skipHeld)
 	if err != nil {
 		return false, nil, err
 	}
@@ -147,14 +141,14 @@ type ingested struct {
 }
 
 // ingest stores the receipts of envs that open and are not stored yet in
-// one batch, which commit commits. Its error is the batch's; each
-// envelope's own is in its ingested. check runs on the new receipts, and
-// on those held as held says.
+// one synced batch. Its error is the batch's; each envelope's own is in
+// its ingested. check runs on the new receipts, and on those held as
+// held says.
 //
 // A receipt usually reaches a keeper many times, so stored copies are
 // looked up before any signature is checked: an envelope byte-equal to
 // the stored one was verified when it was stored and is only decoded.
-func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) error, held heldPolicy, commit func(*store.Batch) error) ([]ingested, error) {
+func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) error, held heldPolicy) ([]ingested, error) {
 	out := make([]ingested, len(envs))
 	payloads := make([][]byte, len(envs))
 	ids := make([]string, 0, len(envs))
@@ -241,7 +235,7 @@ func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) e
 		o.isNew = true
 	}
 	if b != nil {
-		if err := commit(b); err != nil {
+		if err := b.Commit(); err != nil {
 			return nil, fmt.Errorf("proofs: store %d receipts: %w", len(batched), err)
 		}
 	}
