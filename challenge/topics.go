@@ -22,15 +22,15 @@ import (
 
 // ValidateChallenge judges a gossiped challenge: it must be one the
 // schedule called for, sealed by its keeper, and not seen before.
-func (e *Engine) ValidateChallenge(ctx context.Context, _ peer.ID, m Message) pubsub.ValidationResult {
+func (e *Engine) ValidateChallenge(ctx context.Context, _ peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
 	var c proofs.Challenge
-	if err := wire.Unmarshal(m.Payload, &c, proofs.MaxChallengeSize); err != nil || c.Keeper != m.Signer {
+	if err := wire.Unmarshal(payload, &c, proofs.MaxChallengeSize); err != nil || c.Keeper != signer {
 		return pubsub.ValidationReject
 	}
 	if err := e.check(ctx, c); err != nil {
 		return verdict(err)
 	}
-	id, err := c.IDOf(m.Payload)
+	id, err := c.IDOf(payload)
 	if err != nil {
 		return pubsub.ValidationReject
 	}
@@ -43,36 +43,19 @@ func (e *Engine) ValidateChallenge(ctx context.Context, _ peer.ID, m Message) pu
 }
 
 // ValidateReceipt judges a gossiped receipt: sealed by its keeper, for a
-// challenge the schedule called for, not already held. A keeper keeps
-// every receipt, and stores one here, in the lookup that finds whether it
-// is held. A keeper stores its receipt before it gossips it, so its own
-// is no duplicate.
-func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, m Message) pubsub.ValidationResult {
-	if from == e.self && m.Signer == e.self {
-		return pubsub.ValidationAccept
-	}
-	if e.cfg.Keeper {
-		held, bad, err := e.cfg.Receipts.Keep(m.Envelope, func(r proofs.Receipt) error {
-			return e.checkReceipt(ctx, r)
-		})
-		switch {
-		case err != nil:
-			e.log.Error("store receipt", "err", err)
-			return pubsub.ValidationIgnore
-		case bad != nil:
-			return verdict(bad)
-		case held:
-			// Fetched in a catch-up before gossip brought it, or
-			// published again. Neither proves the forwarder wrong.
-			return pubsub.ValidationIgnore
-		}
-		return pubsub.ValidationAccept
-	}
+// challenge the schedule called for, not already held. A keeper stores its
+// receipt before it gossips it, so its own is no duplicate.
+func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
 	var r proofs.Receipt
-	if err := wire.Unmarshal(m.Payload, &r, proofs.MaxReceiptSize); err != nil || r.Keeper != m.Signer {
+	if err := wire.Unmarshal(payload, &r, proofs.MaxReceiptSize); err != nil || r.Keeper != signer {
 		return pubsub.ValidationReject
 	}
-	if have, err := e.cfg.Receipts.Has(wire.CIDOf(m.Payload)); err == nil && have {
+	if from == e.self && signer == e.self {
+		return pubsub.ValidationAccept
+	}
+	if have, err := e.cfg.Receipts.Has(wire.CIDOf(payload)); err == nil && have {
+		// Held already: fetched in a catch-up before gossip brought it,
+		// or published again. Neither proves the forwarder wrong.
 		return pubsub.ValidationIgnore
 	}
 	if err := e.checkReceipt(ctx, r); err != nil {
@@ -83,9 +66,9 @@ func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, m Message) p
 
 // ValidateManifest judges a gossiped manifest: valid, sealed by its edge,
 // of this network, and newer than the one held.
-func (e *Engine) ValidateManifest(_ context.Context, _ peer.ID, msg Message) pubsub.ValidationResult {
+func (e *Engine) ValidateManifest(_ context.Context, _ peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
 	var m proofs.Manifest
-	if err := wire.Unmarshal(msg.Payload, &m, proofs.MaxManifestSize); err != nil || m.Edge != msg.Signer || m.Validate() != nil {
+	if err := wire.Unmarshal(payload, &m, proofs.MaxManifestSize); err != nil || m.Edge != signer || m.Validate() != nil {
 		return pubsub.ValidationReject
 	}
 	if m.Network != e.cfg.Params.Network {
@@ -103,7 +86,7 @@ func (e *Engine) ValidateManifest(_ context.Context, _ peer.ID, msg Message) pub
 		return pubsub.ValidationAccept
 	case old.Seq > m.Seq:
 		return pubsub.ValidationIgnore
-	case oldID.Equals(wire.CIDOf(msg.Payload)):
+	case oldID.Equals(wire.CIDOf(payload)):
 		// A re-announcement: forwarded, so that keepers that joined late
 		// learn it through peers that already knew it.
 		return pubsub.ValidationAccept
@@ -189,15 +172,16 @@ func (e *Engine) keepManifest(m proofs.Manifest, id cid.Cid) {
 	}
 }
 
-// acceptReceipt stores the receipts about this node, on a node that is
-// no keeper: a keeper stored each when it validated it.
+// acceptReceipt stores the receipts this node keeps: a keeper all of
+// them, an edge those about itself.
 func (e *Engine) acceptReceipt(_ context.Context, msg Message) {
-	if e.cfg.Keeper {
-		return
-	}
-	var r proofs.Receipt
-	if err := wire.Unmarshal(msg.Payload, &r, proofs.MaxReceiptSize); err != nil || r.Edge != e.self {
-		return
+	if !e.cfg.Keeper {
+		// A keeper keeps every receipt without reading it here: the store
+		// decodes it anyway.
+		var r proofs.Receipt
+		if err := wire.Unmarshal(msg.Payload, &r, proofs.MaxReceiptSize); err != nil || r.Edge != e.self {
+			return
+		}
 	}
 	if _, _, _, err := e.cfg.Receipts.Put(msg.Envelope); err != nil {
 		e.log.Error("store receipt", "err", err)

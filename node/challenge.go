@@ -159,7 +159,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 	specs := []struct {
 		kind     string
 		domain   TopicSpec
-		validate func(context.Context, peer.ID, challenge.Message) pubsub.ValidationResult
+		validate func(context.Context, peer.ID, []byte, peer.ID) pubsub.ValidationResult
 	}{
 		{config.TopicChallenges, TopicSpec{Domain: proofs.ChallengeDomain, MaxSize: proofs.MaxChallengeSize, Bundle: BundleEvery}, eng.ValidateChallenge},
 		{config.TopicReceipts, TopicSpec{Domain: proofs.ReceiptDomain, MaxSize: proofs.MaxReceiptSize, Bundle: BundleEvery}, eng.ValidateReceipt},
@@ -174,7 +174,7 @@ func (n *Node) startChallenges(ctx context.Context, wg *sync.WaitGroup) error {
 		// Only keepers take in the keepers' topics; an edge publishes its
 		// manifest on them and nothing else (see overlay).
 		t, err := n.joinTopic(s.kind, s.domain, keeper, func(ctx context.Context, m Message) pubsub.ValidationResult {
-			res := validate(ctx, m.From, challenge.Message{Payload: m.Payload, Signer: m.Signer, Envelope: m.Envelope})
+			res := validate(ctx, m.From, m.Payload, m.Signer)
 			if keep && res == pubsub.ValidationAccept {
 				// Kept for evidence disputes against the keepers that
 				// answer it with a pass.

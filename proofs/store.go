@@ -60,7 +60,7 @@ type Filter struct {
 // nothing and is not new. Of concurrent Puts of one receipt, exactly one
 // reports it new.
 func (s *ReceiptStore) Put(env []byte) (Receipt, cid.Cid, bool, error) {
-	out, err := s.ingest([][]byte{env}, nil, decodeHeld)
+	out, err := s.ingest([][]byte{env}, nil)
 	if err != nil {
 		return Receipt{}, cid.Undef, false, err
 	}
@@ -96,7 +96,7 @@ func (s *ReceiptStore) PutBatch(envs [][]byte) (added int, err error) {
 // store's. Receipts fetched from a peer are stored this way, each
 // signature verified once.
 func (s *ReceiptStore) PutChecked(envs [][]byte, check func(i int, id cid.Cid, r Receipt) error) (added int, errs []error, err error) {
-	out, err := s.ingest(envs, check, checkHeld)
+	out, err := s.ingest(envs, check)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -110,28 +110,6 @@ func (s *ReceiptStore) PutChecked(envs [][]byte, check func(i int, id cid.Cid, r
 	return added, errs, nil
 }
 
-// Keep stores env, a receipt that reaches the node many times, as gossip
-// brings it, unless a receipt with its payload is held: then it is
-// neither opened nor checked, and held is true. A new one is opened and
-// stored if check passes; bad is why not (it did not open, or check
-// refused it), err the store's error.
-func (s *ReceiptStore) Keep(env []byte, check func(Receipt) error) (held bool, bad, err error) {
-	out, err := s.ingest([][]byte{env}, func(_ int, _ cid.Cid, r Receipt) error { return check(r) }, skipHeld)
-	if err != nil {
-		return false, nil, err
-	}
-	return out[0].err == nil && !out[0].isNew, out[0].err, nil
-}
-
-// heldPolicy is what ingest does with a receipt it holds already.
-type heldPolicy int
-
-const (
-	decodeHeld heldPolicy = iota // decode it, and open another envelope of it
-	checkHeld                    // decode and check it
-	skipHeld                     // neither: only new receipts matter
-)
-
 // ingested is what became of one envelope given to ingest.
 type ingested struct {
 	r     Receipt
@@ -142,13 +120,12 @@ type ingested struct {
 
 // ingest stores the receipts of envs that open and are not stored yet in
 // one synced batch. Its error is the batch's; each envelope's own is in
-// its ingested. check runs on the new receipts, and on those held as
-// held says.
+// its ingested.
 //
 // A receipt usually reaches a keeper many times, so stored copies are
 // looked up before any signature is checked: an envelope byte-equal to
 // the stored one was verified when it was stored and is only decoded.
-func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) error, held heldPolicy) ([]ingested, error) {
+func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) error) ([]ingested, error) {
 	out := make([]ingested, len(envs))
 	payloads := make([][]byte, len(envs))
 	ids := make([]string, 0, len(envs))
@@ -195,12 +172,9 @@ func (s *ReceiptStore) ingest(envs [][]byte, check func(int, cid.Cid, Receipt) e
 				return nil, fmt.Errorf("proofs: receipt %s: %w", o.id, err)
 			}
 		}
-		if known != nil && held == skipHeld {
-			continue
-		}
 		if known != nil && bytes.Equal(known, env) {
 			o.r, o.err = decodeStored(o.id, env)
-			if o.err == nil && check != nil && held == checkHeld {
+			if o.err == nil && check != nil {
 				o.err = check(i, o.id, o.r)
 			}
 			continue

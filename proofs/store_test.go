@@ -121,47 +121,6 @@ func TestStorePutGet(t *testing.T) {
 	}
 }
 
-// TestStoreKeep: Keep checks and stores a new receipt, finds a held one
-// without checking it again, and stores nothing check refuses or that
-// does not open.
-func TestStoreKeep(t *testing.T) {
-	s := NewReceiptStore(openDB(t, t.TempDir()))
-	f := newFleet(t, 1, 2)
-	env, id, want := f.receipt(t, 0, 0, 3, 301, KindLiveness, Pass)
-	checked := 0
-	pass := func(r Receipt) error {
-		checked++
-		if !reflect.DeepEqual(r, want) {
-			t.Errorf("checked %+v, want %+v", r, want)
-		}
-		return nil
-	}
-	if held, bad, err := s.Keep(env, pass); held || bad != nil || err != nil || checked != 1 {
-		t.Fatalf("Keep of a new receipt: held=%v, %v, %v, checked %d times", held, bad, err, checked)
-	}
-	if has, err := s.Has(id); !has || err != nil {
-		t.Fatalf("Has after Keep = %v, %v", has, err)
-	}
-	if held, bad, err := s.Keep(env, pass); !held || bad != nil || err != nil || checked != 1 {
-		t.Fatalf("Keep of a held receipt: held=%v, %v, %v, checked %d times, want once", held, bad, err, checked)
-	}
-	before := countKeys(t, s)
-
-	refused := errors.New("not scheduled")
-	other, _, _ := f.receipt(t, 0, 1, 3, 302, KindLiveness, Pass)
-	if held, bad, err := s.Keep(other, func(Receipt) error { return refused }); held || !errors.Is(bad, refused) || err != nil {
-		t.Fatalf("Keep of a refused receipt: held=%v, %v, %v", held, bad, err)
-	}
-	broken := bytes.Clone(other)
-	broken[len(broken)-1] ^= 1
-	if held, bad, err := s.Keep(broken, pass); held || bad == nil || err != nil {
-		t.Fatalf("Keep of a broken envelope: held=%v, %v, %v", held, bad, err)
-	}
-	if after := countKeys(t, s); after != before {
-		t.Fatalf("refused receipts wrote %d keys", after-before)
-	}
-}
-
 func countKeys(t testing.TB, s *ReceiptStore) int {
 	t.Helper()
 	n := 0
