@@ -141,11 +141,11 @@ func Parse(b []byte) (Scenario, error) {
 
 // Limits of a scenario: what one process simulates in reasonable time.
 const (
-	maxEdges       = 2000
-	maxKeepers     = 100
-	maxEpochs      = 100
-	maxEpochRounds = 1000
-	maxRoundSecs   = 30
+	maxEdges        = 2000
+	maxKeepers      = 100
+	maxEpochs       = 100
+	maxEpochRounds  = 1000
+	maxRoundSeconds = 30
 )
 
 // Period is the time a round lasts.
@@ -164,8 +164,8 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("epochs = %d: want 1 to %d", s.Epochs, maxEpochs)
 	case s.EpochRounds < 5 || s.EpochRounds > maxEpochRounds:
 		return fmt.Errorf("epoch_rounds = %d: want 5 to %d", s.EpochRounds, maxEpochRounds)
-	case s.RoundSeconds < 0 || s.RoundSeconds > maxRoundSecs:
-		return fmt.Errorf("round_seconds = %d: want 1 to %d, or leave it out for 1", s.RoundSeconds, maxRoundSecs)
+	case s.RoundSeconds < 0 || s.RoundSeconds > maxRoundSeconds:
+		return fmt.Errorf("round_seconds = %d: want 1 to %d, or leave it out for 1", s.RoundSeconds, maxRoundSeconds)
 	case s.BandwidthMbit < 1 || s.BandwidthMbit > 1000:
 		return fmt.Errorf("bandwidth_mbit = %d: want 1 to 1000", s.BandwidthMbit)
 	case s.Link.Mbit < 0 || s.Link.Mbit > 10_000:
