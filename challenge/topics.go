@@ -43,8 +43,11 @@ func (e *Engine) ValidateChallenge(ctx context.Context, _ peer.ID, payload []byt
 }
 
 // ValidateReceipt judges a gossiped receipt: sealed by its keeper, for a
-// challenge the schedule called for, not already held. A keeper stores its
-// receipt before it gossips it, so its own is no duplicate.
+// challenge the schedule called for. Whether it is held already is left
+// to the store, which keeps a receipt once and looks it up anyway:
+// gossip brings each bundle once, so a receipt held before it came
+// (fetched in a catch-up, or published again) is rare, and a lookup here
+// would read the store twice for every receipt.
 func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, payload []byte, signer peer.ID) pubsub.ValidationResult {
 	var r proofs.Receipt
 	if err := wire.Unmarshal(payload, &r, proofs.MaxReceiptSize); err != nil || r.Keeper != signer {
@@ -52,11 +55,6 @@ func (e *Engine) ValidateReceipt(ctx context.Context, from peer.ID, payload []by
 	}
 	if from == e.self && signer == e.self {
 		return pubsub.ValidationAccept
-	}
-	if have, err := e.cfg.Receipts.Has(wire.CIDOf(payload)); err == nil && have {
-		// Held already: fetched in a catch-up before gossip brought it,
-		// or published again. Neither proves the forwarder wrong.
-		return pubsub.ValidationIgnore
 	}
 	if err := e.checkReceipt(ctx, r); err != nil {
 		return verdict(err)
