@@ -154,7 +154,7 @@ func TestScale(t *testing.T) {
 			t.Fatal(err)
 		}
 		inEpoch := false // whether the last round begun is one of the scenario's epochs
-		progress := func(epoch, epochs int, _, _ uint64) {
+		progress := func(w Where) {
 			now := wallNow()
 			if rounds == 0 {
 				first = now
@@ -166,7 +166,7 @@ func TestScale(t *testing.T) {
 			rounds++
 			last = now
 			was := inEpoch
-			inEpoch = epoch >= 1 && epoch <= epochs
+			inEpoch = w.Epoch >= 1 && w.Epoch <= w.Epochs
 			if profile != nil && inEpoch != was {
 				profile <- inEpoch
 				<-profile

@@ -122,14 +122,15 @@ func (r *runner) report(round uint64) {
 	if r.progress == nil {
 		return
 	}
+	w := Where{Epochs: r.s.Epochs, Rounds: r.nw.EpochRounds, Late: r.late}
 	switch epoch := r.params.EpochOf(round); {
 	case round < r.firstRound:
-		r.progress(0, r.s.Epochs, 0, r.nw.EpochRounds)
 	case epoch > r.lastEpoch:
-		r.progress(r.s.Epochs+1, r.s.Epochs, round-r.params.FirstRound(r.lastEpoch+1), r.settleRounds())
+		w.Epoch, w.Round, w.Rounds = r.s.Epochs+1, round-r.params.FirstRound(r.lastEpoch+1), r.settleRounds()
 	default:
-		r.progress(int(epoch-r.firstEpoch)+1, r.s.Epochs, round-r.params.FirstRound(epoch)+1, r.nw.EpochRounds)
+		w.Epoch, w.Round = int(epoch-r.firstEpoch)+1, round-r.params.FirstRound(epoch)+1
 	}
+	r.progress(w)
 }
 
 // awayIn reports whether offline edge m is away in round: with its

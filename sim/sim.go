@@ -35,11 +35,23 @@ import (
 	"github.com/aropeer/aropeer/store"
 )
 
-// Progress is told, once a round, where the run is: the epoch of the
-// scenario (from 1) and the round within it; epoch 0 while the network
-// starts and waits for its first whole epoch, and Epochs+1 while the last
-// batches settle.
-type Progress func(epoch, epochs int, round, rounds uint64)
+// Progress is told, once a round, where the run is.
+type Progress func(Where)
+
+// Where is where a run is.
+type Where struct {
+	// Epoch is the scenario's epoch (from 1), of Epochs; 0 while the
+	// network starts and waits for its first whole epoch, and Epochs+1
+	// while the last batches settle.
+	Epoch, Epochs int
+	// Round is the round within the epoch (or within the settling), of
+	// Rounds.
+	Round, Rounds uint64
+	// Late counts the rounds so far that reached the run more than half a
+	// round after they began: the machine is falling behind the network's
+	// clock (Report.LateRounds).
+	Late int
+}
 
 // Options are how a run is carried out, apart from what it simulates.
 type Options struct {

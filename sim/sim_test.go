@@ -261,7 +261,7 @@ func TestRoundSeconds(t *testing.T) {
 		s.Edges, s.Keepers, s.Epochs, s.RoundSeconds = 6, 3, 1, 3
 		s.Strategies = nil
 		var times []time.Time
-		progress := func(int, int, uint64, uint64) { times = append(times, time.Now()) }
+		progress := func(Where) { times = append(times, time.Now()) }
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		rep, err := Run(ctx, s, Options{Progress: progress})
@@ -291,12 +291,13 @@ func TestLateRounds(t *testing.T) {
 		s := Default()
 		s.Edges, s.Keepers, s.Epochs = 6, 3, 1
 		s.Strategies = nil
-		stalled := false
-		progress := func(epoch, _ int, round, _ uint64) {
-			if epoch == 1 && round == 3 && !stalled {
+		stalled, told := false, 0
+		progress := func(w Where) {
+			if w.Epoch == 1 && w.Round == 3 && !stalled {
 				stalled = true
 				time.Sleep(2 * s.Period())
 			}
+			told = w.Late
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
@@ -306,6 +307,9 @@ func TestLateRounds(t *testing.T) {
 		}
 		if !stalled || rep.LateRounds == 0 {
 			t.Fatalf("stalled %v: %d rounds late, want some", stalled, rep.LateRounds)
+		}
+		if told != rep.LateRounds {
+			t.Errorf("progress was last told of %d late rounds, the report counts %d", told, rep.LateRounds)
 		}
 		var md bytes.Buffer
 		if err := rep.WriteMarkdown(&md); err != nil {

@@ -149,39 +149,58 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 }
 
 // simProgress shows epochs and rounds: a bar on a terminal, a line per
-// epoch elsewhere.
+// epoch elsewhere; and says, once, when the machine falls behind the
+// network's clock, since the run then takes longer and settles less, and
+// the user may rather stop it and change the scenario.
 type simProgress struct {
-	tty   bool
-	epoch int
+	w      io.Writer
+	tty    bool
+	epoch  int
+	warned bool
 }
 
 func newSimProgress() *simProgress {
 	fi, err := os.Stderr.Stat()
-	return &simProgress{tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, epoch: -1}
+	return &simProgress{w: os.Stderr, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, epoch: -1}
 }
 
-func (p *simProgress) update(epoch, epochs int, round, rounds uint64) {
+// fallingBehind is what simProgress says when the first round is late.
+const fallingBehind = "the machine is falling behind the network's clock: challenges time out and epochs may not settle; " +
+	"longer rounds (round_seconds in the scenario) or fewer nodes keep up"
+
+func (p *simProgress) update(w sim.Where) {
 	var what string
 	switch {
-	case epoch == 0:
+	case w.Epoch == 0:
 		what = "starting: waiting for the first whole epoch"
-	case epoch > epochs:
-		what = fmt.Sprintf("settling the last batch: round %d of at most %d", round, rounds)
+	case w.Epoch > w.Epochs:
+		what = fmt.Sprintf("settling the last batch: round %d of at most %d", w.Round, w.Rounds)
 	default:
-		what = fmt.Sprintf("epoch %d of %d, round %d of %d", epoch, epochs, round, rounds)
+		what = fmt.Sprintf("epoch %d of %d, round %d of %d", w.Epoch, w.Epochs, w.Round, w.Rounds)
 	}
+	if w.Late > 0 {
+		what += fmt.Sprintf(", %d late", w.Late)
+	}
+	warn := w.Late > 0 && !p.warned
+	p.warned = p.warned || warn
 	if p.tty {
+		if warn {
+			fmt.Fprintf(p.w, "\n%s\n", fallingBehind)
+		}
 		done := 0.0
-		if epoch > 0 {
-			done = min(float64(epoch-1)+float64(round)/float64(max(rounds, 1)), float64(epochs)) / float64(epochs)
+		if w.Epoch > 0 {
+			done = min(float64(w.Epoch-1)+float64(w.Round)/float64(max(w.Rounds, 1)), float64(w.Epochs)) / float64(w.Epochs)
 		}
 		const width = 30
 		bar := strings.Repeat("#", int(done*width)) + strings.Repeat(" ", width-int(done*width))
-		fmt.Fprintf(os.Stderr, "\r[%s] %-60s", bar, what)
+		fmt.Fprintf(p.w, "\r[%s] %-60s", bar, what)
 		return
 	}
-	if epoch != p.epoch {
-		p.epoch = epoch
-		fmt.Fprintln(os.Stderr, what)
+	if w.Epoch != p.epoch {
+		p.epoch = w.Epoch
+		fmt.Fprintln(p.w, what)
+	}
+	if warn {
+		fmt.Fprintln(p.w, fallingBehind)
 	}
 }

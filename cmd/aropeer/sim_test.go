@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/aropeer/aropeer/sim"
+)
+
+// TestSimProgress: off a terminal, the progress shows a line per epoch
+// and says once, when the first late round comes, that the machine is
+// falling behind; on one, the bar counts the late rounds as well.
+func TestSimProgress(t *testing.T) {
+	rounds := []sim.Where{
+		{Epoch: 0, Epochs: 2, Rounds: 4},
+		{Epoch: 1, Epochs: 2, Round: 1, Rounds: 4},
+		{Epoch: 1, Epochs: 2, Round: 2, Rounds: 4, Late: 1},
+		{Epoch: 1, Epochs: 2, Round: 3, Rounds: 4, Late: 2},
+		{Epoch: 2, Epochs: 2, Round: 1, Rounds: 4, Late: 2},
+		{Epoch: 3, Epochs: 2, Round: 1, Rounds: 6, Late: 3},
+	}
+	for _, tty := range []bool{false, true} {
+		var out bytes.Buffer
+		p := &simProgress{w: &out, tty: tty, epoch: -1}
+		for _, w := range rounds {
+			p.update(w)
+		}
+		got := out.String()
+		if n := strings.Count(got, fallingBehind); n != 1 {
+			t.Errorf("tty %v: said it fell behind %d times, want once:\n%s", tty, n, got)
+		}
+		if tty {
+			if !strings.HasSuffix(got, "settling the last batch: round 1 of at most 6, 3 late"+strings.Repeat(" ", 60-len("settling the last batch: round 1 of at most 6, 3 late"))) {
+				t.Errorf("the bar ends %q", got[strings.LastIndex(got, "\r"):])
+			}
+			continue
+		}
+		want := strings.Join([]string{
+			"starting: waiting for the first whole epoch",
+			"epoch 1 of 2, round 1 of 4",
+			fallingBehind,
+			"epoch 2 of 2, round 1 of 4, 2 late",
+			"settling the last batch: round 1 of at most 6, 3 late",
+		}, "\n") + "\n"
+		if got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+}
