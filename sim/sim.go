@@ -169,24 +169,45 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 		}
 	}
 
-	// The nodes' stores are shares of one in memory: a thousand nodes'
+	// The edges' stores are shares of one in memory: a thousand nodes'
 	// commits would otherwise wait on the disk, and a pebble each would
 	// cost each its log writer, manifest, commit pipeline and goroutines.
-	// A run keeps nothing of them. Its cache holds the keepers' epochs of
-	// receipts, which settlement reads over and over.
-	db, err := store.Open(filepath.Join(dir, "store"), store.InMemory(), store.WithCacheSize(64<<20), store.WithLogger(log))
-	if err != nil {
-		return nil, fmt.Errorf("sim: %w", err)
+	// A keeper has one of its own: it keeps every receipt of the network,
+	// and in a shared store each of its reads and writes searched the
+	// other keepers' receipts too; its own store takes a quarter off the
+	// time a keeper of a thousand edges' network spends storing receipts.
+	// A run keeps nothing of them.
+	openStore := func(name string) (*store.DB, error) {
+		db, err := store.Open(filepath.Join(dir, name), store.InMemory(), store.WithCacheSize(storeCache), store.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		return db, nil
 	}
-	defer db.Close()
+	shared, err := openStore("store")
+	if err != nil {
+		return nil, err
+	}
+	defer shared.Close()
+	dbs := make([]*store.DB, len(members))
+	for i, m := range members {
+		if m.role != config.RoleKeeper {
+			dbs[i] = shared.Share(strconv.Itoa(m.index))
+			continue
+		}
+		if dbs[i], err = openStore(fmt.Sprintf("store-%d", m.index)); err != nil {
+			return nil, err
+		}
+		defer dbs[i].Close()
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	// from is the scenario's first round once the runner knows it:
 	// strategies that act on earlier answers start from it.
 	from := new(atomic.Uint64)
-	for _, m := range members {
-		if err := s.start(runCtx, &wg, nw, members, m, db.Share(strconv.Itoa(m.index)), from, log); err != nil {
+	for i, m := range members {
+		if err := s.start(runCtx, &wg, nw, members, m, dbs[i], from, log); err != nil {
 			return nil, err
 		}
 	}
@@ -194,6 +215,11 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	r := &runner{s: s, nw: nw, mn: mn, members: members, boot: boot, from: from, progress: o.Progress, log: log}
 	return r.run(runCtx)
 }
+
+// storeCache is the block cache of each store of a run: it holds a
+// keeper's epochs of receipts, which settlement reads over and over, once
+// they leave the memtable.
+const storeCache = 64 << 20
 
 // network is the devnet's parameters with the scenario's epoch length,
 // probabilities and committee size, and a beacon chain of its own whose
