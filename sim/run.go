@@ -125,6 +125,7 @@ func (r *runner) report(round uint64) {
 	w := Where{Epochs: r.s.Epochs, Rounds: r.nw.EpochRounds, Late: r.late}
 	switch epoch := r.params.EpochOf(round); {
 	case round < r.firstRound:
+		// Epoch 0: the network starts.
 	case epoch > r.lastEpoch:
 		w.Epoch, w.Round, w.Rounds = r.s.Epochs+1, round-r.params.FirstRound(r.lastEpoch+1), r.settleRounds()
 	default:
