@@ -155,6 +155,9 @@ func TestScale(t *testing.T) {
 		}
 		inEpoch := false // whether the last round begun is one of the scenario's epochs
 		progress := func(w Where) {
+			if w.Starting() {
+				return
+			}
 			now := wallNow()
 			if rounds == 0 {
 				first = now

@@ -122,7 +122,7 @@ func (r *runner) report(round uint64) {
 	if r.progress == nil {
 		return
 	}
-	w := Where{Epochs: r.s.Epochs, Rounds: r.nw.EpochRounds, Late: r.late}
+	w := Where{Epochs: r.s.Epochs, Rounds: r.nw.EpochRounds, Late: r.late, Started: len(r.members), Nodes: len(r.members)}
 	switch epoch := r.params.EpochOf(round); {
 	case round < r.firstRound:
 		// Epoch 0: the network starts.

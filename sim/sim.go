@@ -51,7 +51,15 @@ type Where struct {
 	// round after they began: the machine is falling behind the network's
 	// clock (Report.LateRounds).
 	Late int
+	// Started counts the nodes started, of Nodes. In epoch 0 they start
+	// one by one, which in real time takes a network of a thousand edges
+	// minutes; the rounds are told once every node has.
+	Started, Nodes int
 }
+
+// Starting reports whether the nodes are still starting: no round has
+// been told yet.
+func (w Where) Starting() bool { return w.Started < w.Nodes }
 
 // Options are how a run is carried out, apart from what it simulates.
 type Options struct {
@@ -209,6 +217,9 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	for i, m := range members {
 		if err := s.start(runCtx, &wg, nw, members, m, dbs[i], from, log); err != nil {
 			return nil, err
+		}
+		if o.Progress != nil {
+			o.Progress(Where{Epochs: s.Epochs, Rounds: s.EpochRounds, Started: i + 1, Nodes: len(members)})
 		}
 	}
 	boot := members[0].node

@@ -254,14 +254,25 @@ func TestSameSeedSameReport(t *testing.T) {
 
 // TestRoundSeconds: a scenario's rounds last its round_seconds, on the
 // beacon and so on the nodes' clocks, and its network still settles
-// every epoch without penalising the honest.
+// every epoch without penalising the honest. Progress is told of each
+// node started, then of the rounds.
 func TestRoundSeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := Default()
 		s.Edges, s.Keepers, s.Epochs, s.RoundSeconds = 6, 3, 1, 3
 		s.Strategies = nil
 		var times []time.Time
-		progress := func(Where) { times = append(times, time.Now()) }
+		started := 0
+		progress := func(w Where) {
+			if w.Starting() || w.Started == started+1 {
+				if w.Started != started+1 || w.Nodes != 1+s.Keepers+s.Edges || len(times) > 0 {
+					t.Errorf("told of node %d of %d started after %d of them and %d rounds", w.Started, w.Nodes, started, len(times))
+				}
+				started = w.Started
+				return
+			}
+			times = append(times, time.Now())
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		rep, err := Run(ctx, s, Options{Progress: progress})
@@ -270,6 +281,9 @@ func TestRoundSeconds(t *testing.T) {
 		}
 		if rep.Batches != s.Epochs || rep.FalsePositives() != 0 || rep.LateRounds != 0 {
 			t.Errorf("%d of %d epochs settled, %d honest penalised, %d rounds late", rep.Batches, s.Epochs, rep.FalsePositives(), rep.LateRounds)
+		}
+		if started != 1+s.Keepers+s.Edges {
+			t.Errorf("told of %d nodes started, want %d", started, 1+s.Keepers+s.Edges)
 		}
 		if len(times) < int(s.EpochRounds) {
 			t.Fatalf("told of %d rounds, want at least %d", len(times), s.EpochRounds)

@@ -148,20 +148,26 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	return nil
 }
 
-// simProgress shows epochs and rounds: a bar on a terminal, a line per
-// epoch elsewhere; and says, once, when the machine falls behind the
-// network's clock, since the run then takes longer and settles less, and
-// the user may rather stop it and change the scenario.
+// simProgress shows the nodes starting, then epochs and rounds: a bar on
+// a terminal, a line per stage elsewhere; and says, once, when the
+// machine falls behind the network's clock, since the run then takes
+// longer and settles less, and the user may rather stop it and change
+// the scenario.
 type simProgress struct {
 	w      io.Writer
 	tty    bool
-	epoch  int
+	stage  int // the epoch of the last line, or startingStage; initially noStage
 	warned bool
 }
 
+const (
+	noStage       = -2
+	startingStage = -1
+)
+
 func newSimProgress() *simProgress {
 	fi, err := os.Stderr.Stat()
-	return &simProgress{w: os.Stderr, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, epoch: -1}
+	return &simProgress{w: os.Stderr, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, stage: noStage}
 }
 
 // fallingBehind is what simProgress says when the first round is late.
@@ -170,7 +176,12 @@ const fallingBehind = "the machine is falling behind the network's clock: challe
 
 func (p *simProgress) update(w sim.Where) {
 	var what string
+	stage := w.Epoch
 	switch {
+	case w.Starting() && p.tty:
+		stage, what = startingStage, fmt.Sprintf("starting nodes: %d of %d", w.Started, w.Nodes)
+	case w.Starting():
+		stage, what = startingStage, fmt.Sprintf("starting %d nodes", w.Nodes)
 	case w.Epoch == 0:
 		what = "starting: waiting for the first whole epoch"
 	case w.Epoch > w.Epochs:
@@ -196,8 +207,8 @@ func (p *simProgress) update(w sim.Where) {
 		fmt.Fprintf(p.w, "\r[%s] %-60s", bar, what)
 		return
 	}
-	if w.Epoch != p.epoch {
-		p.epoch = w.Epoch
+	if stage != p.stage {
+		p.stage = stage
 		fmt.Fprintln(p.w, what)
 	}
 	if warn {

@@ -8,21 +8,25 @@ import (
 	"github.com/aropeer/aropeer/sim"
 )
 
-// TestSimProgress: off a terminal, the progress shows a line per epoch
-// and says once, when the first late round comes, that the machine is
-// falling behind; on one, the bar counts the late rounds as well.
+// TestSimProgress: off a terminal, the progress shows a line for the
+// nodes' start and one per epoch, and says once, when the first late
+// round comes, that the machine is falling behind; on one, the bar
+// counts the nodes started and the late rounds as well.
 func TestSimProgress(t *testing.T) {
 	rounds := []sim.Where{
-		{Epoch: 0, Epochs: 2, Rounds: 4},
-		{Epoch: 1, Epochs: 2, Round: 1, Rounds: 4},
-		{Epoch: 1, Epochs: 2, Round: 2, Rounds: 4, Late: 1},
-		{Epoch: 1, Epochs: 2, Round: 3, Rounds: 4, Late: 2},
-		{Epoch: 2, Epochs: 2, Round: 1, Rounds: 4, Late: 2},
-		{Epoch: 3, Epochs: 2, Round: 1, Rounds: 6, Late: 3},
+		{Epochs: 2, Rounds: 4, Started: 1, Nodes: 3},
+		{Epochs: 2, Rounds: 4, Started: 2, Nodes: 3},
+		{Epochs: 2, Rounds: 4, Started: 3, Nodes: 3},
+		{Epoch: 0, Epochs: 2, Rounds: 4, Started: 3, Nodes: 3},
+		{Epoch: 1, Epochs: 2, Round: 1, Rounds: 4, Started: 3, Nodes: 3},
+		{Epoch: 1, Epochs: 2, Round: 2, Rounds: 4, Late: 1, Started: 3, Nodes: 3},
+		{Epoch: 1, Epochs: 2, Round: 3, Rounds: 4, Late: 2, Started: 3, Nodes: 3},
+		{Epoch: 2, Epochs: 2, Round: 1, Rounds: 4, Late: 2, Started: 3, Nodes: 3},
+		{Epoch: 3, Epochs: 2, Round: 1, Rounds: 6, Late: 3, Started: 3, Nodes: 3},
 	}
 	for _, tty := range []bool{false, true} {
 		var out bytes.Buffer
-		p := &simProgress{w: &out, tty: tty, epoch: -1}
+		p := &simProgress{w: &out, tty: tty, stage: noStage}
 		for _, w := range rounds {
 			p.update(w)
 		}
@@ -31,12 +35,16 @@ func TestSimProgress(t *testing.T) {
 			t.Errorf("tty %v: said it fell behind %d times, want once:\n%s", tty, n, got)
 		}
 		if tty {
+			if !strings.Contains(got, "starting nodes: 2 of 3") {
+				t.Errorf("the bar does not count the nodes started:\n%q", got)
+			}
 			if !strings.HasSuffix(got, "settling the last batch: round 1 of at most 6, 3 late"+strings.Repeat(" ", 60-len("settling the last batch: round 1 of at most 6, 3 late"))) {
 				t.Errorf("the bar ends %q", got[strings.LastIndex(got, "\r"):])
 			}
 			continue
 		}
 		want := strings.Join([]string{
+			"starting 3 nodes",
 			"starting: waiting for the first whole epoch",
 			"epoch 1 of 2, round 1 of 4",
 			fallingBehind,
