@@ -29,8 +29,8 @@ type forger struct {
 	rng   *rand.ChaCha8
 }
 
-// startForger links a forging host for m to every node and joins the
-// challenges topic.
+// startForger links a forging host for m to every node, connects it to
+// the keepers and joins the challenges topic.
 func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
 	// Its key and its forged seeds derive from the scenario's seed, so
 	// that a run repeats.
@@ -53,7 +53,15 @@ func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
 			return nil, fmt.Errorf("sim: forging host: %w", err)
 		}
 	}
+	// Connected to the keepers, the nodes that take in the challenges
+	// topic, and not to every edge as well: each connection waits for
+	// its identify, and in real time a thousand of them, one after
+	// another, kept a network of a thousand edges from its first round
+	// for minutes.
 	for _, o := range r.members {
+		if o.role != config.RoleKeeper {
+			continue
+		}
 		if err := h.Connect(ctx, peer.AddrInfo{ID: o.id, Addrs: o.host.Addrs()}); err != nil {
 			return nil, fmt.Errorf("sim: forging host: %w", err)
 		}
