@@ -161,7 +161,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: add host %d: %w", m.index, err)
 		}
-		if m.host, err = node.Managed(h, config.Default(m.role).ConnMgr); err != nil {
+		if m.host, err = node.Managed(readLockedHost{h}, config.Default(m.role).ConnMgr); err != nil {
 			return nil, fmt.Errorf("sim: host %d: %w", m.index, err)
 		}
 		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))
