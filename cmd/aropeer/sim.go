@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -88,7 +89,8 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("sim: create %s: %w", o.out, err)
 	}
-	opts := sim.Options{Progress: newSimProgress().update}
+	progress := newSimProgress(s.Period())
+	opts := sim.Options{Progress: progress.update}
 	if o.logs {
 		logFile, err := os.Create(filepath.Join(o.out, "nodes.log"))
 		if err != nil {
@@ -110,7 +112,10 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go progress.watch(watchCtx)
 	rep, err := sim.Run(ctx, s, opts)
+	stopWatch()
 	fmt.Fprintln(os.Stderr)
 	if err != nil {
 		return err
@@ -156,8 +161,12 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 type simProgress struct {
 	w      io.Writer
 	tty    bool
+	period time.Duration // of a round
+
+	mu     sync.Mutex
 	stage  int // the epoch of the last line, or startingStage; initially noStage
 	warned bool
+	moved  time.Time // when the run was last told of
 }
 
 const (
@@ -165,9 +174,38 @@ const (
 	startingStage = -1
 )
 
-func newSimProgress() *simProgress {
+func newSimProgress(period time.Duration) *simProgress {
 	fi, err := os.Stderr.Stat()
-	return &simProgress{w: os.Stderr, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, stage: noStage}
+	return &simProgress{
+		w: os.Stderr, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, period: period,
+		stage: noStage, moved: time.Now(),
+	}
+}
+
+// stalledRounds is how many rounds may pass without a word of the run
+// before simProgress says the machine is falling behind: a network far
+// too large for the machine stalls before its first round reaches the
+// run, where no late round can be counted.
+const stalledRounds = 10
+
+// watch says, once, that the machine is falling behind if the run tells
+// nothing for stalledRounds rounds, until ctx ends.
+func (p *simProgress) watch(ctx context.Context) {
+	tick := time.NewTicker(p.period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		if still := time.Since(p.moved); !p.warned && still >= stalledRounds*p.period {
+			p.warned = true
+			fmt.Fprintf(p.w, "\nthe run has not moved for %v: %s\n", still.Round(time.Second), fallingBehind)
+		}
+		p.mu.Unlock()
+	}
 }
 
 // fallingBehind is what simProgress says when the first round is late.
@@ -175,6 +213,9 @@ const fallingBehind = "the machine is falling behind the network's clock: challe
 	"longer rounds (round_seconds in the scenario) or fewer nodes keep up"
 
 func (p *simProgress) update(w sim.Where) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.moved = time.Now()
 	var what string
 	stage := w.Epoch
 	switch {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/aropeer/aropeer/sim"
 )
@@ -26,7 +29,7 @@ func TestSimProgress(t *testing.T) {
 	}
 	for _, tty := range []bool{false, true} {
 		var out bytes.Buffer
-		p := &simProgress{w: &out, tty: tty, stage: noStage}
+		p := &simProgress{w: &out, tty: tty, period: time.Second, stage: noStage}
 		for _, w := range rounds {
 			p.update(w)
 		}
@@ -55,4 +58,36 @@ func TestSimProgress(t *testing.T) {
 			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
 	}
+}
+
+// TestSimProgressStalled: a run that tells nothing for stalledRounds
+// rounds, as one stalls that is far too large for the machine before
+// its first round, is said to be falling behind, once; one that moves
+// is not.
+func TestSimProgressStalled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var out bytes.Buffer
+		p := newSimProgress(time.Second)
+		p.w, p.tty = &out, false
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go p.watch(ctx)
+		for i := range 20 {
+			p.update(sim.Where{Epochs: 1, Rounds: 12, Started: i + 1, Nodes: 30})
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		if strings.Contains(out.String(), fallingBehind) {
+			t.Fatalf("a run that moves every round was said to fall behind:\n%s", out.String())
+		}
+		time.Sleep(3 * stalledRounds * time.Second)
+		synctest.Wait()
+		got := out.String()
+		if n := strings.Count(got, fallingBehind); n != 1 {
+			t.Fatalf("said it fell behind %d times, want once:\n%s", n, got)
+		}
+		if !strings.Contains(got, "the run has not moved for 10s") {
+			t.Errorf("does not say how long the run stalled:\n%s", got)
+		}
+	})
 }
