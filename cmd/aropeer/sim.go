@@ -166,7 +166,7 @@ type simProgress struct {
 	mu     sync.Mutex
 	stage  int // the epoch of the last line, or startingStage; initially noStage
 	warned bool
-	moved  time.Time // when the run was last told of
+	moved  time.Time // when the run last told where it is
 }
 
 const (
@@ -208,7 +208,8 @@ func (p *simProgress) watch(ctx context.Context) {
 	}
 }
 
-// fallingBehind is what simProgress says when the first round is late.
+// fallingBehind is what simProgress says, once, at the first late round
+// or stall, whichever comes first.
 const fallingBehind = "the machine is falling behind the network's clock: challenges time out and epochs may not settle; " +
 	"longer rounds (round_seconds in the scenario) or fewer nodes keep up"
 
