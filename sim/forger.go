@@ -29,8 +29,8 @@ type forger struct {
 	rng   *rand.ChaCha8
 }
 
-// startForger links a forging host for m to every node, connects it to
-// the keepers and joins the challenges topic.
+// startForger links and connects a forging host for m to the keepers
+// and joins the challenges topic.
 func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
 	// Its key and its forged seeds derive from the scenario's seed, so
 	// that a run repeats.
@@ -44,23 +44,20 @@ func (r *runner) startForger(ctx context.Context, m *member) (*forger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: forging host: %w", err)
 	}
-	// Linked only to the others, on its keeper's access link: mocknet's
-	// LinkAll would add a second link to every linked pair, and a dial
-	// picks one of a pair's links at random.
+	// Linked and connected to the keepers, the nodes that take in the
+	// challenges topic, and not to every edge as well: each connection
+	// waits for its identify, and in real time a thousand of them, one
+	// after another, kept a network of a thousand edges from its first
+	// round for minutes. Linked on its keeper's access link, alone:
+	// mocknet's LinkAll would add a second link to every linked pair,
+	// and a dial picks one of a pair's links at random.
 	self := &member{index: m.index, id: h.ID(), rate: m.rate, latency: m.latency}
-	for _, o := range r.members {
-		if err := linkPair(r.mn, self, o); err != nil {
-			return nil, fmt.Errorf("sim: forging host: %w", err)
-		}
-	}
-	// Connected to the keepers, the nodes that take in the challenges
-	// topic, and not to every edge as well: each connection waits for
-	// its identify, and in real time a thousand of them, one after
-	// another, kept a network of a thousand edges from its first round
-	// for minutes.
 	for _, o := range r.members {
 		if o.role != config.RoleKeeper {
 			continue
+		}
+		if err := linkPair(r.mn, self, o); err != nil {
+			return nil, fmt.Errorf("sim: forging host: %w", err)
 		}
 		if err := h.Connect(ctx, peer.AddrInfo{ID: o.id, Addrs: o.host.Addrs()}); err != nil {
 			return nil, fmt.Errorf("sim: forging host: %w", err)
