@@ -239,6 +239,15 @@ func (s *ReceiptStore) release(id string) {
 	close(done)
 }
 
+// Has reports whether the receipt id is stored.
+func (s *ReceiptStore) Has(id cid.Cid) (bool, error) {
+	has, err := s.ns.Has(envelopeKey(id))
+	if err != nil {
+		return false, fmt.Errorf("proofs: receipt %s: %w", id, err)
+	}
+	return has, nil
+}
+
 // Get returns the receipt id and its envelope, or an error matching
 // store.ErrNotFound.
 func (s *ReceiptStore) Get(id cid.Cid) (Receipt, []byte, error) {

@@ -97,6 +97,9 @@ func TestStorePutGet(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(r, want) || !bytes.Equal(gotEnv, env) {
 		t.Fatalf("Get = %+v, %v; want the receipt and its envelope", r, err)
 	}
+	if has, err := s.Has(id); !has || err != nil {
+		t.Fatalf("Has = %v, %v", has, err)
+	}
 
 	// Idempotent: the second Put is not new and writes nothing.
 	before := countKeys(t, s)
