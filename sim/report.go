@@ -26,9 +26,12 @@ type Report struct {
 	Missing []uint64 `json:"missing_epochs,omitempty"`
 	// LateRounds counts the rounds the run saw more than half a round
 	// after they began: the machine fell behind the network's clock.
-	LateRounds int           `json:"late_rounds,omitempty"`
-	Classes    []ClassReport `json:"classes"`
-	Nodes      []*NodeReport `json:"nodes"`
+	LateRounds int `json:"late_rounds,omitempty"`
+	// Stopped says why and when the run stopped before its last batch
+	// settled, such as an interrupt; empty for a run that ran its course.
+	Stopped string        `json:"stopped,omitempty"`
+	Classes []ClassReport `json:"classes"`
+	Nodes   []*NodeReport `json:"nodes"`
 	// Charts are the files WriteCharts wrote, for report.md to show.
 	Charts []string `json:"-"`
 }
@@ -253,6 +256,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		s.Edges, s.Keepers, s.Epochs, r.EpochRounds, s.Period(), s.Seed, rate, latency)
 	fmt.Fprintf(&b, "Epochs %d to %d of the beacon; %d of %d settled on the ledger.\n\n",
 		r.FirstEpoch, r.FirstEpoch+uint64(s.Epochs)-1, r.Batches, s.Epochs)
+	if r.Stopped != "" {
+		fmt.Fprintf(&b, "**The run was stopped early:** %s. This report is what the ledger and the keepers held by then.\n\n", r.Stopped)
+	}
 	if len(r.Missing) > 0 {
 		fmt.Fprintf(&b, "**Epochs without a batch:** %v. Their verdicts are missing from the figures below.\n\n", r.Missing)
 	}

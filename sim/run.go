@@ -46,6 +46,8 @@ type runner struct {
 	// late counts the rounds that reached the runner more than half a
 	// round after they began: the machine could not keep up.
 	late int
+	// round is the last round the runner saw.
+	round uint64
 }
 
 // inScenario reports whether round is in the scenario's epochs.
@@ -59,7 +61,10 @@ func (r *runner) settleRounds() uint64 {
 	return r.nw.BatchGrace + 3*r.nw.LeaderTimeout + r.nw.EpochRounds
 }
 
-func (r *runner) run(ctx context.Context) (*Report, error) {
+// run drives the network until every batch of the scenario settled or
+// the wait for them ran out; the caller reads the report (collect) once
+// the nodes have stopped.
+func (r *runner) run(ctx context.Context) error {
 	r.params = challenge.Params{EpochRounds: r.nw.EpochRounds}
 	r.doubled, r.firstDouble = map[cid.Cid]bool{}, map[int]uint64{}
 	r.shunned = map[int]uint64{}
@@ -67,7 +72,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if m.strategy.Name == "forger" {
 			f, err := r.startForger(ctx, m)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			r.forgers = append(r.forgers, f)
 		}
@@ -82,6 +87,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			r.from.Store(r.firstRound)
 			r.follow()
 		}
+		r.round = b.Round
 		info := r.boot.Beacon().Info()
 		if b.Round >= r.firstRound && time.Since(info.TimeOf(b.Round)) > info.Period/2 {
 			r.late++
@@ -109,12 +115,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		r.noteShunned(b.Round)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sim: stopped: %w", context.Cause(ctx))
+		return fmt.Errorf("sim: stopped: %w", context.Cause(ctx))
 	}
 	if r.firstEpoch == 0 {
-		return nil, errors.New("sim: the beacon gave no round")
+		return errors.New("sim: the beacon gave no round")
 	}
-	return r.collect(ctx)
+	return nil
 }
 
 // report tells the progress callback where round is.
@@ -132,6 +138,18 @@ func (r *runner) report(round uint64) {
 		w.Epoch, w.Round = int(epoch-r.firstEpoch)+1, round-r.params.FirstRound(epoch)+1
 	}
 	r.progress(w)
+}
+
+// where says where the last round seen is, for a report.
+func (r *runner) where() string {
+	switch total := uint64(r.s.Epochs) * r.nw.EpochRounds; {
+	case r.round < r.firstRound:
+		return "before the scenario's first round"
+	case r.round-r.firstRound < total:
+		return fmt.Sprintf("in round %d of the scenario's %d", r.round-r.firstRound+1, total)
+	default:
+		return "while the last batches settled"
+	}
 }
 
 // awayIn reports whether offline edge m is away in round: with its

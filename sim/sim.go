@@ -116,7 +116,9 @@ var simNet = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
 
 // Run simulates s and returns its report. It fails only when the network
 // cannot run at all; what the network catches, or fails to, is the
-// report.
+// report. A run that ctx stops once the scenario's epochs have begun
+// returns what it found so far, with Report.Stopped set, along with the
+// error: an interrupted run loses nothing the ledger already holds.
 func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
@@ -224,7 +226,23 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	}
 	boot := members[0].node
 	r := &runner{s: s, nw: nw, mn: mn, members: members, boot: boot, from: from, progress: o.Progress, log: log}
-	return r.run(runCtx)
+	runErr := r.run(runCtx)
+	// The nodes stop before the report is read from the ledger and the
+	// keepers' stores: a thousand of them would go on taking the
+	// machine's cores from it for minutes.
+	stop()
+	wg.Wait()
+	if r.firstEpoch == 0 {
+		return nil, runErr // stopped before the scenario began
+	}
+	rep, err := r.collect(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		rep.Stopped = fmt.Sprintf("%v, %s", context.Cause(ctx), r.where())
+	}
+	return rep, runErr
 }
 
 // storeCache is the block cache of each store of a run: it holds a
@@ -338,15 +356,9 @@ func (s Scenario) offers(m *member, edgeIndex int) []string {
 }
 
 // start prepares m's data directory and config and runs its node, on
-// db, until ctx ends. The node's goroutine closes db once the node has
-// stopped.
+// db, until ctx ends. The caller closes db once wg is done: the report is
+// read from the stores of stopped nodes.
 func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Network, members []*member, m *member, db *store.DB, from *atomic.Uint64, log *slog.Logger) error {
-	running := false
-	defer func() {
-		if !running {
-			_ = db.Close()
-		}
-	}()
 	boot := members[0]
 	cfg := config.Default(m.role)
 	cfg.Listen = []string{m.host.Addrs()[0].String()}
@@ -427,13 +439,10 @@ func (s Scenario) start(ctx context.Context, wg *sync.WaitGroup, nw config.Netwo
 	}
 	m.node = n
 	done := make(chan error, 1)
-	running = true
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := n.Run(ctx)
-		_ = db.Close()
-		done <- err
+		done <- n.Run(ctx)
 	}()
 	select {
 	case <-n.Ready():

@@ -3,8 +3,10 @@ package sim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -331,6 +333,51 @@ func TestLateRounds(t *testing.T) {
 		}
 		if !strings.Contains(md.String(), "The machine fell behind") {
 			t.Errorf("report.md does not say the run fell behind:\n%s", md.String())
+		}
+	})
+}
+
+// TestStopped: a run stopped midway, as by an interrupt, still reports
+// what the ledger holds: the batches settled before the stop, the
+// epochs missing after it, and when it stopped.
+func TestStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := Default()
+		s.Edges, s.Keepers, s.Epochs = 6, 3, 3
+		s.Strategies = nil
+		interrupted := errors.New("interrupt signal received")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		progress := func(w Where) {
+			// Epoch 1's batch settles within the grace and a leader's
+			// timeout of its end, before this round; epoch 3's cannot.
+			if w.Epoch == 3 && w.Round == 10 {
+				cancel(interrupted)
+			}
+		}
+		rep, err := Run(ctx, s, Options{Progress: progress})
+		if !errors.Is(err, interrupted) {
+			t.Fatalf("stopped run: error %v, want the interrupt", err)
+		}
+		if rep == nil {
+			t.Fatal("stopped run: no report")
+		}
+		if rep.Batches < 1 || rep.Batches+len(rep.Missing) != s.Epochs || !slices.Contains(rep.Missing, rep.FirstEpoch+2) {
+			t.Errorf("stopped in epoch 3: %d batches, missing %v (first epoch %d)", rep.Batches, rep.Missing, rep.FirstEpoch)
+		}
+		if fp := rep.FalsePositives(); fp != 0 {
+			t.Errorf("%d honest nodes penalised", fp)
+		}
+		want := fmt.Sprintf("interrupt signal received, in round %d of the scenario's %d", 2*s.EpochRounds+10, 3*s.EpochRounds)
+		if rep.Stopped != want {
+			t.Errorf("Stopped = %q, want %q", rep.Stopped, want)
+		}
+		var md bytes.Buffer
+		if err := rep.WriteMarkdown(&md); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(md.String(), "The run was stopped early") || !strings.Contains(md.String(), want) {
+			t.Errorf("report.md does not say the run was stopped:\n%s", md.String())
 		}
 	})
 }

@@ -47,6 +47,9 @@ edges, 6 keepers and every strategy.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The first interrupt stops the network and writes what it
+			// found; a second quits at once.
+			defer context.AfterFunc(ctx, stop)()
 			return runSim(ctx, o, cmd.OutOrStdout())
 		},
 	}
@@ -114,11 +117,15 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	start := time.Now()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go progress.watch(watchCtx)
-	rep, err := sim.Run(ctx, s, opts)
+	stopping := context.AfterFunc(ctx, func() {
+		fmt.Fprintln(os.Stderr, "\nstopping the network to report what it found so far (interrupt again to quit at once)")
+	})
+	rep, runErr := sim.Run(ctx, s, opts)
+	stopping()
 	stopWatch()
 	fmt.Fprintln(os.Stderr)
-	if err != nil {
-		return err
+	if rep == nil {
+		return runErr
 	}
 	fmt.Fprintf(os.Stderr, "ran in %s\n", time.Since(start).Round(time.Second))
 	// A chart that fails to draw is no reason to lose the report.
@@ -147,6 +154,9 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	}
 	fmt.Fprint(stdout, md.String())
 	fmt.Fprintf(stdout, "\nwritten to %s (%s)\n", o.out, strings.Join(append([]string{"report.md", "report.json"}, charts...), ", "))
+	if runErr != nil {
+		return runErr
+	}
 	if fp := rep.FalsePositives(); fp > 0 {
 		return exitCode(1, fmt.Errorf("sim: %d honest node(s) were penalised", fp))
 	}
