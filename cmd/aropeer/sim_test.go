@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -88,6 +91,61 @@ func TestSimProgressStalled(t *testing.T) {
 		}
 		if !strings.Contains(got, "the run has not moved for 10s") {
 			t.Errorf("does not say how long the run stalled:\n%s", got)
+		}
+	})
+}
+
+// TestSimInterrupted: a run stopped midway, as by Ctrl-C, still writes
+// its report, which says when it was stopped, and fails with the
+// interrupt.
+func TestSimInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	scenario := filepath.Join(dir, "small.toml")
+	const small = `seed = 7
+edges = 6
+keepers = 3
+epochs = 3
+epoch_rounds = 12
+piece_kib = 64
+compute_mtops = 1
+bandwidth_mbit = 10
+[link]
+mbit = 50
+latency_ms = 5
+[offers]
+storage = 0.5
+[probability]
+liveness = 0.1
+storage = 0.1
+`
+	if err := os.WriteFile(scenario, []byte(small), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "report")
+	synctest.Test(t, func(t *testing.T) {
+		interrupt := errors.New("interrupt signal received")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		// In the scenario's first epoch: the network waits at most an
+		// epoch for its first whole one.
+		time.AfterFunc(30*time.Second, func() { cancel(interrupt) })
+		var stdout bytes.Buffer
+		err := runSim(ctx, simOptions{scenario: scenario, out: out}, &stdout)
+		if !errors.Is(err, interrupt) {
+			t.Fatalf("interrupted run: error %v, want the interrupt", err)
+		}
+		md, err := os.ReadFile(filepath.Join(out, "report.md"))
+		if err != nil {
+			t.Fatalf("interrupted run wrote no report: %v", err)
+		}
+		if !strings.Contains(string(md), "The run was stopped early:** interrupt signal received, in round") {
+			t.Errorf("report.md does not say when the run was stopped:\n%s", md)
+		}
+		if _, err := os.Stat(filepath.Join(out, "report.json")); err != nil {
+			t.Error(err)
+		}
+		if !strings.Contains(stdout.String(), string(md)) {
+			t.Error("the report was not printed")
 		}
 	})
 }
