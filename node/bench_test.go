@@ -144,6 +144,13 @@ func BenchmarkLivenessPipeline(b *testing.B) {
 // the 99 others has it. It reports the 99th
 // percentile and the median of those times (goal: p99 under 100 ms), and
 // the link latency in the same units, the floor of one hop.
+//
+// The 100 nodes share one process, and so one heap: its collector runs
+// every 2.5 s or so, with 70 to 90 ms of marking that slows every node at
+// once, and the few messages published then make the tail (100 to 165 ms,
+// against a median of 73). With GOGC=400 it runs a quarter as often and
+// the p99 of 300 messages falls from 125–149 ms to 96 ms. A node of its
+// own has a heap a hundredth the size.
 func BenchmarkGossipPropagation(b *testing.B) {
 	// receiptSize is about a liveness receipt's envelope.
 	const receiptSize = 400
