@@ -140,16 +140,13 @@ func (r *runner) report(round uint64) {
 	r.progress(w)
 }
 
-// where says where the last round seen is, for a report.
+// where says where the last round seen, one of the scenario's or after
+// them, is, for a report.
 func (r *runner) where() string {
-	switch total := uint64(r.s.Epochs) * r.nw.EpochRounds; {
-	case r.round < r.firstRound:
-		return "before the scenario's first round"
-	case r.round-r.firstRound < total:
+	if total := uint64(r.s.Epochs) * r.nw.EpochRounds; r.round-r.firstRound < total {
 		return fmt.Sprintf("in round %d of the scenario's %d", r.round-r.firstRound+1, total)
-	default:
-		return "while the last batches settled"
 	}
+	return "while the last batches settled"
 }
 
 // awayIn reports whether offline edge m is away in round: with its

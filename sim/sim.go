@@ -116,9 +116,10 @@ var simNet = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
 
 // Run simulates s and returns its report. It fails only when the network
 // cannot run at all; what the network catches, or fails to, is the
-// report. A run that ctx stops once its network has started returns
-// what it found so far, with Report.Stopped set, along with the error:
-// an interrupted run loses nothing the ledger already holds.
+// report. A run that ctx stops in the scenario's epochs, or while their
+// batches settle, returns what it found so far, with Report.Stopped set,
+// along with the error: an interrupted run loses nothing the ledger
+// already holds.
 func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
@@ -232,8 +233,10 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	// machine's cores from it for minutes.
 	stop()
 	wg.Wait()
-	if r.firstEpoch == 0 {
-		return nil, runErr // stopped before the network started
+	if r.firstEpoch == 0 || (runErr != nil && r.round < r.firstRound) {
+		// Stopped before the scenario's first round: there is nothing to
+		// report, and the caller keeps an earlier run's report.
+		return nil, runErr
 	}
 	rep, err := r.collect(context.WithoutCancel(ctx))
 	if err != nil {

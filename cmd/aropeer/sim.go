@@ -118,7 +118,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go progress.watch(watchCtx)
 	stopping := context.AfterFunc(ctx, func() {
-		fmt.Fprintln(os.Stderr, "\nstopping the network to report what it found so far (interrupt again to quit at once)")
+		fmt.Fprintln(os.Stderr, "\nstopping the network; the report will show what it found so far (interrupt again to quit at once)")
 	})
 	rep, runErr := sim.Run(ctx, s, opts)
 	stopping()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,25 @@ storage = 0.1
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "report")
+	// An interrupt before the scenario's first round leaves an earlier
+	// run's report as it was.
+	earlier := []byte("an earlier run's report")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "report.md"), earlier, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(3*time.Second, cancel)
+		if err := runSim(ctx, simOptions{scenario: scenario, out: out}, io.Discard); !errors.Is(err, context.Canceled) {
+			t.Fatalf("run interrupted as it starts: error %v, want the interrupt", err)
+		}
+	})
+	if md, err := os.ReadFile(filepath.Join(out, "report.md")); err != nil || !bytes.Equal(md, earlier) {
+		t.Fatalf("a run interrupted as it starts replaced the earlier report with %q (%v)", md, err)
+	}
 	synctest.Test(t, func(t *testing.T) {
 		interrupt := errors.New("interrupt signal received")
 		ctx, cancel := context.WithCancelCause(context.Background())
