@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/aropeer/aropeer/chain"
 	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/proofs"
 	"github.com/aropeer/aropeer/store"
@@ -93,10 +94,22 @@ func (s *Settler) gather(ctx context.Context, epoch uint64, id string, b *proofs
 		p.batch = b
 	}
 	p.sigs[signer] = env
+	s.mu.Unlock()
+	s.submit(ctx, epoch, p)
+}
+
+// submit sends p, a proposal of epoch's batch, to the ledger once this
+// keeper holds the batch and signatures of 2/3 of the keeper stake. When
+// the registry or the ledger cannot be reached, p waits for the next
+// round (resubmit): its signatures may all be in already, and none would
+// come to try again.
+func (s *Settler) submit(ctx context.Context, epoch uint64, p *proposal) {
+	s.mu.Lock()
 	if p.batch == nil || p.submitted || !s.cfg.Keeper {
 		s.mu.Unlock()
 		return
 	}
+	p.retry = false
 	sb := proofs.SignedBatch{Batch: *p.batch}
 	for _, sig := range p.sigs {
 		sb.Signatures = append(sb.Signatures, sig)
@@ -104,6 +117,8 @@ func (s *Settler) gather(ctx context.Context, epoch uint64, id string, b *proofs
 	s.mu.Unlock()
 	keepers, err := s.cfg.Registry(ctx, epoch)
 	if err != nil {
+		s.log.Warn("batch quorum not checked: trying again next round", "epoch", epoch, "err", err)
+		s.later(p)
 		return
 	}
 	stakes := make(map[peer.ID]uint64, len(keepers))
@@ -124,16 +139,61 @@ func (s *Settler) gather(ctx context.Context, epoch uint64, id string, b *proofs
 	s.count(func(st *Stats) { st.Submitted++ })
 	rec, err := s.cfg.Ledger.SubmitBatch(ctx, sb)
 	if err != nil {
-		s.log.Warn("batch refused by the ledger", "epoch", epoch, "signers", len(signers), "err", err)
 		s.mu.Lock()
 		p.submitted = false // another signature may yet make it pass
 		s.mu.Unlock()
+		if refused(err) {
+			s.log.Warn("batch refused by the ledger", "epoch", epoch, "signers", len(signers), "err", err)
+			return
+		}
+		s.log.Warn("batch not submitted: trying again next round", "epoch", epoch, "signers", len(signers), "err", err)
+		s.later(p)
 		return
 	}
 	s.count(func(st *Stats) { st.Applied++ })
 	s.log.Info("epoch batch applied", "epoch", epoch, "height", rec.Height, "signers", len(signers), "receipts", sb.Batch.Receipts)
 	s.prune(epoch)
 	s.dispute(ctx, epoch)
+}
+
+// refused reports whether the ledger judged a batch and will refuse it
+// again, rather than failed to answer.
+func refused(err error) bool {
+	for _, e := range []error{chain.ErrConflict, chain.ErrNoQuorum, chain.ErrEpochOrder, chain.ErrInvalid} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// later marks p to be submitted again next round.
+func (s *Settler) later(p *proposal) {
+	s.mu.Lock()
+	p.retry = true
+	s.mu.Unlock()
+}
+
+// resubmit submits again, once a round, the proposals that found no
+// registry or no ledger.
+func (s *Settler) resubmit(ctx context.Context, wg *sync.WaitGroup) {
+	type due struct {
+		epoch uint64
+		p     *proposal
+	}
+	var dues []due
+	s.mu.Lock()
+	for epoch, byID := range s.pending {
+		for _, p := range byID {
+			if p.retry && !p.submitted {
+				dues = append(dues, due{epoch, p})
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range dues {
+		wg.Go(func() { s.submit(ctx, d.epoch, d.p) })
+	}
 }
 
 // prune forgets the signatures of epochs settled long ago.

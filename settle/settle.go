@@ -113,6 +113,7 @@ type proposal struct {
 	batch     *proofs.Batch // nil until this keeper built the same
 	sigs      map[peer.ID][]byte
 	submitted bool // sent to the ledger, or being sent
+	retry     bool // the registry or the ledger did not answer: next round
 }
 
 // New checks cfg and prepares a settler.
@@ -237,6 +238,7 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 	// From the grace on rather than at it: a round whose beacon never
 	// came must not leave the epoch unsettled.
 	if s.cfg.Keeper {
+		s.resubmit(ctx, wg)
 		s.mu.Lock()
 		busy := s.settling[settled]
 		s.settling[settled] = true

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -385,6 +386,87 @@ func waitBatch(t *testing.T, l *local.Ledger, epoch uint64) chain.BatchRecord {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestBatchSubmittedAgain: a batch whose signatures all came in while
+// the ledger did not answer is submitted again in a later round, rather
+// than left unsettled for want of another signature to try again on.
+func TestBatchSubmittedAgain(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	envs := kn.receipts(t, 40)
+	for _, rs := range kn.stores {
+		if _, err := rs.PutBatch(envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ledger := &unansweringLedger{Settlement: kn.ledger}
+	ledger.down.Store(true)
+	for _, s := range kn.settlers {
+		s.cfg.Ledger = ledger
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	b, leaders := kn.draw(t)
+	kn.settlers[kn.index(leaders[0])].settle(ctx, testEpoch, b)
+	// Every keeper holds the batch and all four signatures, and its last
+	// submission failed.
+	deadline := time.Now().Add(10 * time.Second)
+	for !kn.allWaiting(testEpoch) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the keepers never gathered every signature: %d submissions to the ledger", ledger.calls.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := kn.ledger.Batch(ctx, testEpoch); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("batch applied while the ledger did not answer: %v", err)
+	}
+	ledger.down.Store(false)
+	// The next round.
+	for _, s := range kn.settlers {
+		s.round(ctx, b, &wg)
+	}
+	rec := waitBatch(t, kn.ledger, testEpoch)
+	if signers, _ := rec.Signed.Signers(); len(signers) < 3 {
+		t.Errorf("applied with %d signers, want a quorum of 3", len(signers))
+	}
+}
+
+// allWaiting reports whether every keeper holds a proposal of epoch with
+// a signature of each keeper, to be submitted again next round.
+func (kn *keeperNet) allWaiting(epoch uint64) bool {
+	for _, s := range kn.settlers {
+		s.mu.Lock()
+		waiting := false
+		for _, p := range s.pending[epoch] {
+			waiting = waiting || (p.batch != nil && len(p.sigs) == len(kn.settlers) && p.retry)
+		}
+		s.mu.Unlock()
+		if !waiting {
+			return false
+		}
+	}
+	return true
+}
+
+// unansweringLedger fails every submission, as a ledger out of reach
+// would, while down.
+type unansweringLedger struct {
+	chain.Settlement
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (l *unansweringLedger) SubmitBatch(ctx context.Context, b proofs.SignedBatch) (chain.BatchRecord, error) {
+	l.calls.Add(1)
+	if l.down.Load() {
+		return chain.BatchRecord{}, fmt.Errorf("ledger: %w", context.DeadlineExceeded)
+	}
+	return l.Settlement.SubmitBatch(ctx, b)
 }
 
 // TestNoCosignWithoutCatchUp: a keeper that cannot fetch what it missed
