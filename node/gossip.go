@@ -38,7 +38,8 @@ type TopicSpec struct {
 	Score *pubsub.TopicScoreParams
 	// Repeats marks a topic whose messages are published again with the
 	// same bytes: a manifest re-announced for keepers that missed it, a
-	// work report sent again in case the first went nowhere. Its messages
+	// work report sent again in case the first went nowhere, a batch
+	// signature sent again until the ledger holds its epoch. Its messages
 	// are named by sender and number, not by content, or every repeat
 	// would be dropped, first by the publisher itself, as one already
 	// seen.

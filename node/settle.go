@@ -193,7 +193,7 @@ func (n *Node) startSettlement(ctx context.Context, wg *sync.WaitGroup) error {
 		return err
 	}
 	if keeper {
-		cfg.BatchTopic, err = join(config.TopicBatches, TopicSpec{Domain: proofs.BatchDomain, MaxSize: proofs.MaxBatchSignatureSize},
+		cfg.BatchTopic, err = join(config.TopicBatches, TopicSpec{Domain: proofs.BatchDomain, MaxSize: proofs.MaxBatchSignatureSize, Repeats: true},
 			func(ctx context.Context, m Message) error { return s.ValidateSignature(ctx, m.Payload, m.Signer) })
 		if err != nil {
 			return err

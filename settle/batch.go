@@ -151,6 +151,7 @@ func (s *Settler) submit(ctx context.Context, epoch uint64, p *proposal) {
 		return
 	}
 	s.count(func(st *Stats) { st.Applied++ })
+	s.markApplied(epoch)
 	s.log.Info("epoch batch applied", "epoch", epoch, "height", rec.Height, "signers", len(signers), "receipts", sb.Batch.Receipts)
 	s.prune(epoch)
 	s.dispute(ctx, epoch)
@@ -193,6 +194,57 @@ func (s *Settler) resubmit(ctx context.Context, wg *sync.WaitGroup) {
 	s.mu.Unlock()
 	for _, d := range dues {
 		wg.Go(func() { s.submit(ctx, d.epoch, d.p) })
+	}
+}
+
+// republishAfter is how many rounds a keeper waits for the ledger to
+// hold an epoch it signed before it publishes its signature again.
+const republishAfter = 2
+
+// republish publishes again, every republishAfter rounds, this keeper's
+// signature of each epoch it signed and the ledger does not hold yet.
+// Gossip delivers a signature once: a keeper that could not judge it then
+// (its registry did not answer) or that missed it would never co-sign the
+// batch nor count the signature, and with every signature published, the
+// epoch would stay unsettled.
+func (s *Settler) republish(ctx context.Context, round uint64, wg *sync.WaitGroup) {
+	type due struct {
+		epoch uint64
+		sig   *signature
+	}
+	var dues []due
+	s.mu.Lock()
+	for epoch, sig := range s.signed {
+		if !sig.applied && !sig.busy && round >= sig.round+republishAfter {
+			sig.busy = true
+			dues = append(dues, due{epoch, sig})
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range dues {
+		wg.Go(func() {
+			if s.applied(ctx, d.epoch) {
+				s.markApplied(d.epoch)
+				s.prune(d.epoch)
+			} else if err := s.cfg.BatchTopic.Publish(ctx, d.sig.env); err != nil {
+				s.log.Warn("batch signature not published again", "epoch", d.epoch, "err", err)
+			} else {
+				s.log.Info("batch signature published again: the ledger does not hold the epoch", "epoch", d.epoch)
+			}
+			s.mu.Lock()
+			d.sig.busy, d.sig.round = false, round
+			s.mu.Unlock()
+		})
+	}
+}
+
+// markApplied records that the ledger holds a batch of epoch: this
+// keeper's signature of it need not be published again.
+func (s *Settler) markApplied(epoch uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sig := s.signed[epoch]; sig != nil {
+		sig.applied = true
 	}
 }
 
@@ -277,7 +329,7 @@ func (s *Settler) sign(ctx context.Context, bt built) {
 	}
 	id, _ := b.ID()
 	s.mu.Lock()
-	s.signed[b.Epoch] = id.KeyString()
+	s.signed[b.Epoch] = &signature{env: env, round: s.info.RoundAt(s.cfg.Clock.Now())}
 	if err == nil {
 		s.found[b.Epoch] = ds
 	}

@@ -92,7 +92,7 @@ type Settler struct {
 
 	mu       sync.Mutex
 	pending  map[uint64]map[string]*proposal // epoch → batch ID → signatures
-	signed   map[uint64]string               // epoch → the batch ID this keeper signed
+	signed   map[uint64]*signature           // epoch → this keeper's signature of its batch
 	judged   map[uint64]map[string]bool      // epoch → batch IDs this keeper recomputed
 	found    map[uint64][]chain.Dispute      // epoch → the disputes of the batch this keeper signed
 	settling map[uint64]bool
@@ -106,6 +106,15 @@ type Stats struct {
 	Proposed, Cosigned, Mismatched  uint64
 	Submitted, Applied              uint64
 	Disputed                        uint64 // equivocations and passes without evidence this keeper had slashed
+}
+
+// signature is this keeper's signature of an epoch's batch, published
+// again until the ledger holds the epoch (republish).
+type signature struct {
+	env     []byte
+	round   uint64 // the round it was last published in
+	busy    bool   // being published again
+	applied bool   // the ledger holds a batch of the epoch
 }
 
 // proposal is one batch and the signatures gathered for it.
@@ -150,7 +159,7 @@ func New(cfg Config) (*Settler, error) {
 		info:     cfg.Beacon.Info(),
 		leaves:   cfg.DB.Namespace(leavesNamespace),
 		pending:  make(map[uint64]map[string]*proposal),
-		signed:   make(map[uint64]string),
+		signed:   make(map[uint64]*signature),
 		judged:   make(map[uint64]map[string]bool),
 		found:    make(map[uint64][]chain.Dispute),
 		settling: make(map[uint64]bool),
@@ -239,6 +248,7 @@ func (s *Settler) round(ctx context.Context, b beacon.Beacon, wg *sync.WaitGroup
 	// came must not leave the epoch unsettled.
 	if s.cfg.Keeper {
 		s.resubmit(ctx, wg)
+		s.republish(ctx, b.Round, wg)
 		s.mu.Lock()
 		busy := s.settling[settled]
 		s.settling[settled] = true

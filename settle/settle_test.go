@@ -31,8 +31,11 @@ import (
 type bus struct {
 	domain wire.Domain
 	max    int
-	mu     sync.Mutex
-	subs   []chan challenge.Message
+	// lost, while set, keeps each publish from all but its publisher, as
+	// when the others' validators ignore it.
+	lost atomic.Bool
+	mu   sync.Mutex
+	subs []chan challenge.Message
 }
 
 type busTopic struct {
@@ -56,7 +59,9 @@ func (t *busTopic) Publish(_ context.Context, env []byte) error {
 	t.b.mu.Lock()
 	defer t.b.mu.Unlock()
 	for _, ch := range t.b.subs {
-		ch <- challenge.Message{Payload: payload, Signer: signer, Envelope: env}
+		if ch == t.ch || !t.b.lost.Load() {
+			ch <- challenge.Message{Payload: payload, Signer: signer, Envelope: env}
+		}
 	}
 	return nil
 }
@@ -434,6 +439,91 @@ func TestBatchSubmittedAgain(t *testing.T) {
 	if signers, _ := rec.Signed.Signers(); len(signers) < 3 {
 		t.Errorf("applied with %d signers, want a quorum of 3", len(signers))
 	}
+}
+
+// TestSignaturePublishedAgain: the leader's signature reaches no other
+// keeper, as when their registries did not answer and gossip ignored it.
+// Its next rounds publish it again, and the others co-sign the batch.
+func TestSignaturePublishedAgain(t *testing.T) {
+	kn := newKeeperNet(t, 4)
+	envs := kn.receipts(t, 40)
+	for _, rs := range kn.stores {
+		if _, err := rs.PutBatch(envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range kn.settlers {
+		// Only the first leader proposes in this test's time.
+		s.cfg.LeaderTimeout = 1000
+	}
+	b, leaders := kn.draw(t)
+	leader := kn.settlers[kn.index(leaders[0])]
+	published := &countingTopic{Topic: leader.cfg.BatchTopic}
+	leader.cfg.BatchTopic = published
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	kn.bus.lost.Store(true)
+	leader.settle(ctx, testEpoch, b)
+	kn.bus.lost.Store(false)
+	if _, err := kn.ledger.Batch(ctx, testEpoch); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("batch applied with the leader's signature alone: %v", err)
+	}
+	// The round after next, every keeper's; the others settle too, as
+	// they would, and wait for the leader.
+	next, err := kn.beacon.Get(ctx, b.Round+republishAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range kn.settlers {
+		s.round(ctx, next, &wg)
+	}
+	rec := waitBatch(t, kn.ledger, testEpoch)
+	if signers, _ := rec.Signed.Signers(); len(signers) < 3 || !slices.Contains(signers, leaders[0]) {
+		t.Errorf("applied with signers %v, want a quorum of 3 with the leader", signers)
+	}
+	// Once the ledger holds the epoch, the signature is not sent again.
+	later, err := kn.beacon.Get(ctx, next.Round+republishAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := published.n.Load()
+	leader.round(ctx, later, &wg)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		leader.mu.Lock()
+		applied := leader.signed[testEpoch].applied
+		busy := leader.signed[testEpoch].busy
+		leader.mu.Unlock()
+		if applied && !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leader never found its epoch on the ledger")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := published.n.Load(); n != sent {
+		t.Errorf("%d signatures published after the ledger held the epoch", n-sent)
+	}
+	if sent < 2 {
+		t.Errorf("the leader published its signature %d times, want it again after the first", sent)
+	}
+}
+
+// countingTopic counts what is published on it.
+type countingTopic struct {
+	challenge.Topic
+	n atomic.Int64
+}
+
+func (t *countingTopic) Publish(ctx context.Context, env []byte) error {
+	t.n.Add(1)
+	return t.Topic.Publish(ctx, env)
 }
 
 // allWaiting reports whether every keeper holds a proposal of epoch with
