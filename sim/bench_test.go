@@ -177,7 +177,7 @@ func TestScale(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 		defer cancel()
-		rep, err := Run(ctx, s, Options{Progress: progress})
+		rep, err := Run(ctx, s, Options{Progress: progress, VirtualClock: true})
 		if err != nil {
 			t.Fatal(err)
 		}

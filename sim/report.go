@@ -24,8 +24,10 @@ type Report struct {
 	// Missing lists those that did not.
 	Batches int      `json:"batches"`
 	Missing []uint64 `json:"missing_epochs,omitempty"`
-	// LateRounds counts the rounds the run saw more than half a round
-	// after they began: the machine fell behind the network's clock.
+	// LateRounds counts the rounds in which the machine fell behind the
+	// network's clock: the round's beacon reached the run more than half
+	// a round late, or more than one in a hundred goroutine wake-ups
+	// waited over a tenth of a round for a core.
 	LateRounds int `json:"late_rounds,omitempty"`
 	// Stopped says why and when the run stopped before its last batch
 	// settled, such as an interrupt; empty for a run that ran its course.
@@ -263,7 +265,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "**Epochs without a batch:** %v. Their verdicts are missing from the figures below.\n\n", r.Missing)
 	}
 	if r.LateRounds > 0 {
-		fmt.Fprintf(&b, "**The machine fell behind:** %d rounds reached the run more than half a round late. A network this large needs longer rounds (`round_seconds`) or fewer nodes on this machine; until then its verdicts are partly the machine's.\n\n", r.LateRounds)
+		fmt.Fprintf(&b, "**The machine fell behind:** in %d rounds, the network's work waited for the machine's cores (a beacon came more than half a round late, or more than one goroutine wake-up in a hundred waited over a tenth of a round to run). A network this large needs longer rounds (`round_seconds`) or fewer nodes on this machine; until then its verdicts are partly the machine's.\n\n", r.LateRounds)
 	}
 	if fp := r.FalsePositives(); fp > 0 {
 		fmt.Fprintf(&b, "**%d honest node(s) were penalised.** See the nodes below.\n\n", fp)

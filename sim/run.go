@@ -43,9 +43,10 @@ type runner struct {
 	// in which most honest nodes' gossip scored each below zero.
 	forgers []*forger
 	shunned map[int]uint64
-	// late counts the rounds that reached the runner more than half a
-	// round after they began: the machine could not keep up.
-	late int
+	// late counts the rounds in which the machine could not keep up
+	// (Report.LateRounds), as machine tells, if it is set.
+	late    int
+	machine *machine
 	// round is the last round the runner saw.
 	round uint64
 }
@@ -89,7 +90,9 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		r.round = b.Round
 		info := r.boot.Beacon().Info()
-		if b.Round >= r.firstRound && time.Since(info.TimeOf(b.Round)) > info.Period/2 {
+		// Looked at each round, the machine tells of the round before.
+		behind := r.machine.behind(info.Period / 10)
+		if b.Round >= r.firstRound && (time.Since(info.TimeOf(b.Round)) > info.Period/2 || behind && b.Round > r.firstRound) {
 			r.late++
 		}
 		r.report(b.Round)

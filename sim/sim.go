@@ -47,9 +47,8 @@ type Where struct {
 	// Round is the round within the epoch (or within the settling), of
 	// Rounds.
 	Round, Rounds uint64
-	// Late counts the rounds so far that reached the run more than half a
-	// round after they began: the machine is falling behind the network's
-	// clock (Report.LateRounds).
+	// Late counts the rounds so far in which the machine fell behind the
+	// network's clock (Report.LateRounds).
 	Late int
 	// Started counts the nodes started, of Nodes. In epoch 0 they start
 	// one by one, which in real time takes a network of a thousand edges
@@ -70,6 +69,11 @@ type Options struct {
 	Log io.Writer
 	// Progress, if set, is told of each round.
 	Progress Progress
+	// VirtualClock says the run's clock waits for the machine, as a
+	// testing/synctest bubble's does: the machine's delays then cost the
+	// network nothing, and are not counted as late rounds (which would
+	// also make a seed's report differ between runs).
+	VirtualClock bool
 }
 
 // member is one node of the simulated network.
@@ -227,6 +231,9 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	}
 	boot := members[0].node
 	r := &runner{s: s, nw: nw, mn: mn, members: members, boot: boot, from: from, progress: o.Progress, log: log}
+	if !o.VirtualClock {
+		r.machine = newMachine()
+	}
 	runErr := r.run(runCtx)
 	// The nodes stop before the report is read from the ledger and the
 	// keepers' stores: a thousand of them would go on taking the

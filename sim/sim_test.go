@@ -150,7 +150,7 @@ func TestSmallNetwork(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		rep, err := Run(ctx, s, Options{})
+		rep, err := Run(ctx, s, Options{VirtualClock: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestSameSeedSameReport(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			var err error
-			rep, err = Run(ctx, s, Options{})
+			rep, err = Run(ctx, s, Options{VirtualClock: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +277,7 @@ func TestRoundSeconds(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		rep, err := Run(ctx, s, Options{Progress: progress})
+		rep, err := Run(ctx, s, Options{Progress: progress, VirtualClock: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +317,7 @@ func TestLateRounds(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		rep, err := Run(ctx, s, Options{Progress: progress})
+		rep, err := Run(ctx, s, Options{Progress: progress, VirtualClock: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -355,7 +355,7 @@ func TestStopped(t *testing.T) {
 				cancel(interrupted)
 			}
 		}
-		rep, err := Run(ctx, s, Options{Progress: progress})
+		rep, err := Run(ctx, s, Options{Progress: progress, VirtualClock: true})
 		if !errors.Is(err, interrupted) {
 			t.Fatalf("stopped run: error %v, want the interrupt", err)
 		}
