@@ -44,7 +44,8 @@ type runner struct {
 	forgers []*forger
 	shunned map[int]uint64
 	// late counts the rounds in which the machine could not keep up
-	// (Report.LateRounds), as machine tells, if it is set.
+	// (Report.LateRounds); machine, nil on a virtual clock, tells how
+	// long the goroutines waited for a core.
 	late    int
 	machine *machine
 	// round is the last round the runner saw.
@@ -90,9 +91,10 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		r.round = b.Round
 		info := r.boot.Beacon().Info()
+		lateBeacon := time.Since(info.TimeOf(b.Round)) > info.Period/2
 		// Looked at each round, the machine tells of the round before.
-		behind := r.machine.behind(info.Period / 10)
-		if b.Round >= r.firstRound && (time.Since(info.TimeOf(b.Round)) > info.Period/2 || behind && b.Round > r.firstRound) {
+		waited := r.machine.behind(info.Period / 10)
+		if b.Round >= r.firstRound && lateBeacon || b.Round > r.firstRound && waited {
 			r.late++
 		}
 		r.report(b.Round)
