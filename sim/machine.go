@@ -16,7 +16,7 @@ const schedLatencies = "/sched/latencies:seconds"
 // A beacon late to the run is the plain sign, but the rarer one: the
 // beacon's goroutines wake on timers, which the scheduler serves first.
 // A run of 1,000 edges of the built-in mix on 3 s rounds, on 2 cores, saw
-// 18 of its 57 rounds' beacons late. In nearly every round, 2 to 5% of
+// 18 of its 57 rounds' beacons late. In nearly every round, 1.8 to 5.5% of
 // its goroutines' wake-ups waited over 100 ms for a core, the slowest in
 // a hundred 0.3 to 4.3 s; thousands of challenges timed out, and its
 // epoch did not settle. In `make sim` on the same machine, the slowest
