@@ -47,7 +47,7 @@ func (r *Report) WriteCharts(dir string) ([]string, error) {
 
 // balanceChart has a line per class: its mean balance after each epoch.
 func (r *Report) balanceChart() (*plot.Plot, plot.Legend) {
-	p := newChart("Mean balance by strategy", "epoch", "mean balance (rewards less penalties)")
+	p := newChart("Mean balance by strategy", "epoch", "mean balance (rewards less penalties and stake slashed)")
 	leg := newLegend()
 	epochs := r.Scenario.Epochs
 	zero := plotter.NewFunction(func(float64) float64 { return 0 })

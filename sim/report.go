@@ -74,7 +74,9 @@ type NodeReport struct {
 	Offers   []string `json:"offers,omitempty"`
 	Reward   uint64   `json:"reward"`
 	Penalty  uint64   `json:"penalty"`
-	// Balance is what the node earned less its penalties, per epoch.
+	// Balance is what the node earned less its penalties and, for a
+	// keeper, less the stake it lost to disputes, per epoch: the stake in
+	// the epoch the ledger slashed it (after the last epoch, in the last).
 	Balance []int64           `json:"balance"`
 	Fails   map[string]uint64 `json:"fails,omitempty"`
 	Faults  uint64            `json:"faults,omitempty"`
@@ -297,7 +299,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			c.Strategy, c.Role, c.Nodes, detected, rounds, predicted, fp, c.Rewards, c.Penalties, c.Slashed, end)
 	}
 	r.chart(&b, DetectionChart, "Cumulative detection by round")
-	b.WriteString("\n## Mean balance by epoch\n\n| strategy | role |")
+	b.WriteString("\n## Mean balance by epoch\n\nWhat each class earned, less its penalties and the stake its keepers lost to disputes, by the end of each epoch. A slash counts in the epoch the ledger took it: after the batch of the epoch it is for.\n\n| strategy | role |")
 	for i := range s.Epochs {
 		fmt.Fprintf(&b, " epoch %d |", i+1)
 	}

@@ -50,6 +50,9 @@ type runner struct {
 	machine *machine
 	// round is the last round the runner saw.
 	round uint64
+	// slashed holds, by epoch, the stake the ledger had slashed from
+	// each keeper (by index) in the epoch's last round.
+	slashed map[uint64]map[int]uint64
 }
 
 // inScenario reports whether round is in the scenario's epochs.
@@ -118,6 +121,7 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		r.equivocate(b.Round)
 		r.noteShunned(b.Round)
+		r.noteSlashed(ctx, b.Round)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sim: stopped: %w", context.Cause(ctx))
@@ -217,6 +221,53 @@ func (r *runner) forge(ctx context.Context, round uint64) {
 	}
 }
 
+// noteSlashed notes, in the last round of each of the scenario's epochs,
+// the stake the ledger has slashed from each keeper so far.
+func (r *runner) noteSlashed(ctx context.Context, round uint64) {
+	epoch := r.params.EpochOf(round)
+	if !r.inScenario(round) || round+1 != r.params.FirstRound(epoch+1) {
+		return
+	}
+	ledger := r.boot.Ledger()
+	if ledger == nil {
+		return
+	}
+	by := map[int]uint64{}
+	for _, m := range r.members {
+		if m.role != config.RoleKeeper {
+			continue
+		}
+		if a, err := ledger.Account(ctx, m.id); err == nil {
+			by[m.index] = a.Slashed
+		}
+	}
+	if r.slashed == nil {
+		r.slashed = map[uint64]map[int]uint64{}
+	}
+	r.slashed[epoch] = by
+}
+
+// slashedIn splits total, the stake the ledger slashed from keeper by the
+// end of the run, by the epoch in which it did, as noteSlashed saw it;
+// what came after the last epoch's end counts in the last.
+func (r *runner) slashedIn(keeper int, total uint64) []uint64 {
+	in := make([]uint64, r.s.Epochs)
+	var before uint64
+	for i := range in {
+		by := total
+		if i < len(in)-1 {
+			by = before // an epoch whose end the runner missed slashed nothing yet
+			if seen, ok := r.slashed[r.firstEpoch+uint64(i)]; ok {
+				by = max(seen[keeper], before)
+			}
+		}
+		by = min(by, total)
+		in[i] = by - before
+		before = by
+	}
+	return in
+}
+
 // noteShunned notes the round in which the honest nodes first shun each
 // forger.
 func (r *runner) noteShunned(round uint64) {
@@ -288,7 +339,7 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 			}
 		}
 	}
-	// What keepers lost to disputes.
+	// What keepers lost to disputes, in the epoch the ledger took it.
 	for _, m := range r.members {
 		if m.role != config.RoleKeeper {
 			continue
@@ -296,6 +347,9 @@ func (r *runner) collect(ctx context.Context) (*Report, error) {
 		nr := byID[m.id.String()]
 		if a, err := ledger.Account(ctx, m.id); err == nil {
 			nr.Slashed = a.Slashed
+			for i, lost := range r.slashedIn(m.index, a.Slashed) {
+				nr.Balance[i] -= int64(lost)
+			}
 		}
 		if round, ok := r.firstDouble[m.index]; ok && nr.Slashed > 0 {
 			nr.DetectedRound = int64(round)

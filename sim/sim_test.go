@@ -172,6 +172,18 @@ func TestSmallNetwork(t *testing.T) {
 			}
 		}
 		for _, n := range rep.Nodes {
+			// A keeper's balance counts the stake it lost, so that a
+			// slashed keeper ends below the honest ones.
+			var balance int64
+			for _, b := range n.Balance {
+				balance += b
+			}
+			if want := int64(n.Reward) - int64(n.Penalty) - int64(n.Slashed); balance != want {
+				t.Errorf("node %d (%s): balance %d over the epochs, want reward %d less penalty %d and stake slashed %d", n.Index, n.Strategy, balance, n.Reward, n.Penalty, n.Slashed)
+			}
+			if n.Slashed > 0 && balance >= int64(classOf(rep, n.Role, Honest).Balance[s.Epochs-1]) {
+				t.Errorf("node %d (%s): slashed %d, and ends at %d, not below the honest keepers' mean", n.Index, n.Strategy, n.Slashed, balance)
+			}
 			b, ok := bound[n.Strategy]
 			if !ok {
 				continue
@@ -179,7 +191,7 @@ func TestSmallNetwork(t *testing.T) {
 			if !n.Detected || n.DetectedRound > int64(b) {
 				t.Errorf("node %d (%s): detected %v in round %d, the formula's bound is %d", n.Index, n.Strategy, n.Detected, n.DetectedRound, b)
 			}
-			t.Logf("%s: detected in round %d; the formula expects %.1f on average, 99.9%% by %d", n.Strategy, n.DetectedRound, classOf(rep, n.Strategy).ExpectedRounds, b)
+			t.Logf("%s: detected in round %d; the formula expects %.1f on average, 99.9%% by %d", n.Strategy, n.DetectedRound, classOf(rep, n.Role, n.Strategy).ExpectedRounds, b)
 		}
 		if t.Failed() {
 			rep.WriteMarkdown(os.Stderr)
@@ -187,9 +199,9 @@ func TestSmallNetwork(t *testing.T) {
 	})
 }
 
-func classOf(rep *Report, strategy string) ClassReport {
+func classOf(rep *Report, role, strategy string) ClassReport {
 	for _, c := range rep.Classes {
-		if c.Strategy == strategy {
+		if c.Role == role && c.Strategy == strategy {
 			return c
 		}
 	}
