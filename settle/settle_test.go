@@ -223,6 +223,28 @@ func (kn *keeperNet) draw(t *testing.T) (beacon.Beacon, []peer.ID) {
 	return b, Leaders(b, testEpoch, registry)
 }
 
+// holdEverywhere stores envs in every keeper's store.
+func (kn *keeperNet) holdEverywhere(t *testing.T, envs [][]byte) {
+	t.Helper()
+	for _, rs := range kn.stores {
+		if _, err := rs.PutBatch(envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// run runs every settler until the test ends, and returns their context
+// and the group that the work of their rounds joins.
+func (kn *keeperNet) run(t *testing.T) (context.Context, *sync.WaitGroup) {
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := new(sync.WaitGroup)
+	for _, s := range kn.settlers {
+		wg.Go(func() { s.Run(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return ctx, wg
+}
+
 func (kn *keeperNet) index(id peer.ID) int {
 	for i, k := range kn.ids {
 		if k == id {
@@ -286,12 +308,7 @@ func TestBatchAgreement(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, s := range kn.settlers {
-		wg.Go(func() { s.Run(ctx) })
-	}
-	defer func() { cancel(); wg.Wait() }()
+	ctx, _ := kn.run(t)
 
 	b, leaders := kn.draw(t)
 	if len(leaders) != 4 {
@@ -399,22 +416,13 @@ func waitBatch(t *testing.T, l *local.Ledger, epoch uint64) chain.BatchRecord {
 func TestBatchSubmittedAgain(t *testing.T) {
 	kn := newKeeperNet(t, 4)
 	envs := kn.receipts(t, 40)
-	for _, rs := range kn.stores {
-		if _, err := rs.PutBatch(envs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kn.holdEverywhere(t, envs)
 	ledger := &unansweringLedger{Settlement: kn.ledger}
 	ledger.down.Store(true)
 	for _, s := range kn.settlers {
 		s.cfg.Ledger = ledger
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, s := range kn.settlers {
-		wg.Go(func() { s.Run(ctx) })
-	}
-	defer func() { cancel(); wg.Wait() }()
+	ctx, wg := kn.run(t)
 
 	b, leaders := kn.draw(t)
 	kn.settlers[kn.index(leaders[0])].settle(ctx, testEpoch, b)
@@ -433,7 +441,7 @@ func TestBatchSubmittedAgain(t *testing.T) {
 	ledger.down.Store(false)
 	// The next round.
 	for _, s := range kn.settlers {
-		s.round(ctx, b, &wg)
+		s.round(ctx, b, wg)
 	}
 	rec := waitBatch(t, kn.ledger, testEpoch)
 	if signers, _ := rec.Signed.Signers(); len(signers) < 3 {
@@ -447,11 +455,7 @@ func TestBatchSubmittedAgain(t *testing.T) {
 func TestSignaturePublishedAgain(t *testing.T) {
 	kn := newKeeperNet(t, 4)
 	envs := kn.receipts(t, 40)
-	for _, rs := range kn.stores {
-		if _, err := rs.PutBatch(envs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kn.holdEverywhere(t, envs)
 	for _, s := range kn.settlers {
 		// Only the first leader proposes in this test's time.
 		s.cfg.LeaderTimeout = 1000
@@ -460,12 +464,7 @@ func TestSignaturePublishedAgain(t *testing.T) {
 	leader := kn.settlers[kn.index(leaders[0])]
 	published := &countingTopic{Topic: leader.cfg.BatchTopic}
 	leader.cfg.BatchTopic = published
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, s := range kn.settlers {
-		wg.Go(func() { s.Run(ctx) })
-	}
-	defer func() { cancel(); wg.Wait() }()
+	ctx, wg := kn.run(t)
 
 	kn.bus.lost.Store(true)
 	leader.settle(ctx, testEpoch, b)
@@ -480,7 +479,7 @@ func TestSignaturePublishedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range kn.settlers {
-		s.round(ctx, next, &wg)
+		s.round(ctx, next, wg)
 	}
 	rec := waitBatch(t, kn.ledger, testEpoch)
 	if signers, _ := rec.Signed.Signers(); len(signers) < 3 || !slices.Contains(signers, leaders[0]) {
@@ -492,7 +491,7 @@ func TestSignaturePublishedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := published.n.Load()
-	leader.round(ctx, later, &wg)
+	leader.round(ctx, later, wg)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		leader.mu.Lock()
@@ -574,12 +573,7 @@ func TestNoCosignWithoutCatchUp(t *testing.T) {
 		}
 	}
 	kn.settlers[3].cfg.CatchUp = func(context.Context, uint64, []peer.ID) error { return errors.New("unreachable") }
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, s := range kn.settlers {
-		wg.Go(func() { s.Run(ctx) })
-	}
-	defer func() { cancel(); wg.Wait() }()
+	ctx, _ := kn.run(t)
 	// Keeper 0 proposes, whatever the draw says.
 	kn.settlers[0].cosign.Lock()
 	b, err := kn.settlers[0].build(ctx, testEpoch)
@@ -621,11 +615,7 @@ func firstCID(t *testing.T, rs *proofs.ReceiptStore) cid.Cid {
 func TestNextLeaderProposes(t *testing.T) {
 	kn := newKeeperNet(t, 4)
 	envs := kn.receipts(t, 100)
-	for _, rs := range kn.stores {
-		if _, err := rs.PutBatch(envs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kn.holdEverywhere(t, envs)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -742,11 +732,7 @@ func TestEvidenceDisputed(t *testing.T) {
 		s.cfg.Evidence = map[proofs.Kind]proofs.EvidenceChecker{proofs.KindLiveness: liveness.NewEvidenceChecker()}
 		s.cfg.Challenge = func(id cid.Cid) ([]byte, bool) { env, ok := challenges[id]; return env, ok }
 	}
-	for _, rs := range kn.stores {
-		if _, err := rs.PutBatch(envs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kn.holdEverywhere(t, envs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	kn.settle(t, ctx)
@@ -788,11 +774,7 @@ func TestEquivocationDisputed(t *testing.T) {
 		t.Fatal(err)
 	}
 	envs = append(envs, twin)
-	for _, rs := range kn.stores {
-		if _, err := rs.PutBatch(envs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kn.holdEverywhere(t, envs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := kn.settle(t, ctx)
