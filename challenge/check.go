@@ -10,8 +10,8 @@ import (
 	"github.com/aropeer/aropeer/proofs"
 )
 
-// Why CheckChallenge refuses a challenge. All but ErrMismatch say the
-// challenge itself is wrong, whoever judges it.
+// Why CheckChallenge refuses a challenge. All but ErrMismatch and
+// ErrNoManifest say the challenge itself is wrong, whoever judges it.
 var (
 	ErrWrongNetwork    = errors.New("challenge: wrong network")
 	ErrFuture          = errors.New("challenge: round in the future")
@@ -25,6 +25,9 @@ var (
 	// another round or epoch than the challenge's: it says nothing about
 	// the challenge, which may be fine when judged with the right ones.
 	ErrMismatch = errors.New("challenge: beacon or committees not of the challenge's round")
+	// ErrNoManifest means this node holds no manifest of the edge, so it
+	// cannot tell what the edge offers. It wraps ErrNotOffered.
+	ErrNoManifest = fmt.Errorf("%w: no manifest", ErrNotOffered)
 )
 
 // CheckChallenge returns nil if the schedule called for c, given b, the

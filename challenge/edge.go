@@ -73,7 +73,7 @@ func (e *Engine) check(ctx context.Context, c proofs.Challenge) error {
 	m, ok := e.manifests[c.Edge]
 	e.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no manifest of %s", ErrNotOffered, c.Edge)
+		return fmt.Errorf("%w of %s", ErrNoManifest, c.Edge)
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*e.info.Period)
 	defer cancel()

@@ -130,7 +130,7 @@ func (e *Engine) checkReceipt(ctx context.Context, r proofs.Receipt) error {
 	m, ok := e.manifests[r.Edge]
 	e.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no manifest of %s", ErrNotOffered, r.Edge)
+		return fmt.Errorf("%w of %s", ErrNoManifest, r.Edge)
 	}
 	// The challenge as the schedule and the manifest give it: a storage
 	// challenge names its piece, which the receipt does not.

@@ -145,13 +145,48 @@ func (r *manifestRecords) fetch(ctx context.Context) {
 		if r.eng.HasManifest(p.ID) {
 			continue
 		}
-		env, err := r.d.GetValue(fctx, ManifestKey(p.ID))
-		if err != nil {
+		if err := fetchManifest(fctx, r.d, r.eng, p.ID); err != nil {
 			r.log.Debug("no manifest record", "edge", p.ID, "err", err)
-			continue
 		}
-		if err := r.eng.AddManifest(env); err != nil {
-			r.log.Debug("manifest record refused", "edge", p.ID, "err", err)
+	}
+}
+
+// manifestRecordTimeout bounds one lookup of an edge's manifest record.
+const manifestRecordTimeout = 10 * time.Second
+
+// fetchManifest reads edge's manifest record from the DHT and gives it to
+// the engine, which checks it as it checks a gossiped one.
+func fetchManifest(ctx context.Context, d *dht.IpfsDHT, eng *challenge.Engine, edge peer.ID) error {
+	ctx, cancel := context.WithTimeout(ctx, manifestRecordTimeout)
+	defer cancel()
+	env, err := d.GetValue(ctx, ManifestKey(edge))
+	if err != nil {
+		return fmt.Errorf("node: manifest record of %s: %w", edge, err)
+	}
+	return eng.AddManifest(env)
+}
+
+// withManifests makes check, when it refuses a receipt for want of its
+// edge's manifest, fetch that manifest (once per edge) and check the
+// receipt again. Gossip may bring an edge's manifest to a keeper's peers
+// and not to it; without it, the keeper would refuse the receipts about
+// that edge its peers hold, and build a batch unlike theirs. It is for
+// one catch-up at a time.
+func withManifests(check func(proofs.Receipt) error, fetch func(edge peer.ID) error) func(proofs.Receipt) error {
+	fetched := make(map[peer.ID]error)
+	return func(r proofs.Receipt) error {
+		err := check(r)
+		if !errors.Is(err, challenge.ErrNoManifest) {
+			return err
 		}
+		ferr, tried := fetched[r.Edge]
+		if !tried {
+			ferr = fetch(r.Edge)
+			fetched[r.Edge] = ferr
+		}
+		if ferr != nil {
+			return fmt.Errorf("%w (%w)", err, ferr)
+		}
+		return check(r)
 	}
 }

@@ -1,11 +1,16 @@
 package node
 
 import (
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/aropeer/aropeer/challenge"
 	"github.com/aropeer/aropeer/proofs"
 )
 
@@ -55,5 +60,53 @@ func TestManifestValidator(t *testing.T) {
 	}
 	if _, err := v.Select(ManifestKey(id), [][]byte{flipped}); err == nil {
 		t.Error("Select chose among invalid records")
+	}
+}
+
+// TestWithManifests: a receipt refused for want of its edge's manifest is
+// checked again once the manifest is fetched; each edge's manifest is
+// looked for once, found or not; other refusals fetch nothing.
+func TestWithManifests(t *testing.T) {
+	known := map[peer.ID]bool{}
+	check := func(r proofs.Receipt) error {
+		switch {
+		case r.Round == 0:
+			return challenge.ErrNotScheduled
+		case !known[r.Edge]:
+			return fmt.Errorf("%w of %s", challenge.ErrNoManifest, r.Edge)
+		}
+		return nil
+	}
+	fetches := map[peer.ID]int{}
+	fetch := func(edge peer.ID) error {
+		fetches[edge]++
+		if edge == "lost" {
+			return errors.New("no record")
+		}
+		known[edge] = true
+		return nil
+	}
+	accept := withManifests(check, fetch)
+	for _, tc := range []struct {
+		edge  peer.ID
+		round uint64
+		want  error // nil, or what the error must match
+	}{
+		{"found", 1, nil},
+		{"found", 2, nil},
+		{"lost", 1, challenge.ErrNoManifest},
+		{"lost", 2, challenge.ErrNoManifest},
+		{"unscheduled", 0, challenge.ErrNotScheduled},
+	} {
+		err := accept(proofs.Receipt{Edge: tc.edge, Round: tc.round})
+		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("receipt of %s, round %d: %v, want %v", tc.edge, tc.round, err, tc.want)
+		}
+	}
+	if want := map[peer.ID]int{"found": 1, "lost": 1}; !maps.Equal(fetches, want) {
+		t.Errorf("manifests fetched %v, want %v", fetches, want)
+	}
+	if err := accept(proofs.Receipt{Edge: "lost", Round: 3}); err == nil || !strings.Contains(err.Error(), "no record") {
+		t.Errorf("a receipt of an edge whose manifest was not found: %v, want the lookup's error too", err)
 	}
 }

@@ -232,12 +232,17 @@ func (n *Node) catchUp(ctx context.Context, streams *routedhost.RoutedHost, epoc
 		edge = n.host.ID()
 	}
 	accept := func(r proofs.Receipt) error { return n.engine.CheckReceipt(ctx, r) }
+	pctx := ctx // the catch-up with the peer in hand, which a lookup must not outlast
+	if n.dht != nil {
+		accept = withManifests(accept, func(edge peer.ID) error { return fetchManifest(pctx, n.dht, n.engine, edge) })
+	}
 	var errs []error
 	for _, p := range from {
 		if p == n.host.ID() {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, catchUpTimeout)
 		added, err := exchange.Sync(pctx, streams, p, epoch, edge, n.receipts, accept)
 		if err != nil {
 			errs = append(errs, err)
