@@ -88,3 +88,36 @@ func TestDenyListRefusesPeer(t *testing.T) {
 		t.Fatal("the guard holds a connection to the denied peer")
 	}
 }
+
+// TestSequencerConnectionProtected: a node that settles through a
+// sequencer keeps its connection to it from the connection manager's
+// trims; it asks it for the keeper registry every epoch, and so does
+// every other node.
+func TestSequencerConnectionProtected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	key, _ := newKey(t)
+	_, sequencer := newKey(t)
+	cfg := config.Default(config.RoleKeeper)
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Ledger.Sequencer = sequencer.String()
+	n, err := node.New(cfg, key, node.WithDataDir(t.TempDir()), node.WithoutAPI(), node.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() {
+		if err := n.Run(ctx); err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
+	select {
+	case <-n.Ready():
+	case <-ctx.Done():
+		t.Fatal("node did not start")
+	}
+	if !n.Host().ConnManager().IsProtected(sequencer, "") {
+		t.Error("the connection to the sequencer is not protected from trimming")
+	}
+}

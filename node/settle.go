@@ -28,6 +28,9 @@ import (
 // from one peer.
 const catchUpTimeout = 30 * time.Second
 
+// ledgerTag protects a node's connection to the sequencer.
+const ledgerTag = "aro-ledger"
+
 // openLedger opens the embedded ledger on the sequencer, or a client of
 // it elsewhere; without either, the node settles nothing.
 func (n *Node) openLedger() error {
@@ -60,6 +63,10 @@ func (n *Node) openLedger() error {
 			return fmt.Errorf("node: ledger.sequencer: %w", err)
 		}
 		n.ledger = remote.NewClient(routedhost.Wrap(n.host, n.dht), id, n.network.Name)
+		// Every node asks the sequencer for the keeper registry as each
+		// epoch begins, and a keeper for batches too: a connection the
+		// manager trimmed would be dialled again by all of them at once.
+		n.host.ConnManager().Protect(id, ledgerTag)
 	}
 	return nil
 }
