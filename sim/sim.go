@@ -168,7 +168,15 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: add host %d: %w", m.index, err)
 		}
-		if m.host, err = node.Managed(readLockedHost{h}, config.Default(m.role).ConnMgr); err != nil {
+		conns := config.Default(m.role).ConnMgr
+		if m.index == 0 {
+			// The ledger's node keeps a connection to every node, as a
+			// chain's endpoint serving them would: each asks it for the
+			// keeper registry when an epoch begins, and a thousand
+			// edges it had trimmed redialled it at once.
+			conns.Low, conns.High = max(conns.Low, len(members)+16), max(conns.High, 2*len(members))
+		}
+		if m.host, err = node.Managed(readLockedHost{h}, conns); err != nil {
 			return nil, fmt.Errorf("sim: host %d: %w", m.index, err)
 		}
 		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))
