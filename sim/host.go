@@ -1,21 +1,44 @@
 package sim
 
 import (
+	"context"
+
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// readLockedHost is a mock host whose network tells Connectedness under
-// the mock network's read lock, as it lists connections, where mocknet
-// takes its write lock. A DHT server asks it of every peer of every
-// answer: in a real-time run of a thousand edges that fell behind, the
-// bootstrap node's and keepers' DHT servers had 4,600 answers queued
+// simHost is a mock host made to behave, where the simulation needs it,
+// as a real one does: its network tells Connectedness under the mock
+// network's read lock, and its streams, opened or accepted, are
+// pipelined.
+//
+// Mocknet tells Connectedness under the lock it lists connections with,
+// where it takes its write lock. A DHT server asks it of every peer of
+// every answer: in a real-time run of a thousand edges that fell behind,
+// the bootstrap node's and keepers' DHT servers had 4,600 answers queued
 // behind that one lock, and every connection opened or closed waited
 // with them.
-type readLockedHost struct{ host.Host }
+type simHost struct{ host.Host }
 
-func (h readLockedHost) Network() network.Network { return readLockedNetwork{h.Host.Network()} }
+func (h simHost) Network() network.Network { return readLockedNetwork{h.Host.Network()} }
+
+func (h simHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	s, err := h.Host.NewStream(ctx, p, pids...)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline(s), nil
+}
+
+func (h simHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	h.Host.SetStreamHandler(pid, func(s network.Stream) { handler(pipeline(s)) })
+}
+
+func (h simHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID) bool, handler network.StreamHandler) {
+	h.Host.SetStreamHandlerMatch(pid, match, func(s network.Stream) { handler(pipeline(s)) })
+}
 
 type readLockedNetwork struct{ network.Network }
 

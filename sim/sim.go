@@ -176,7 +176,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 			// edges it had trimmed redialled it at once.
 			conns.Low, conns.High = max(conns.Low, len(members)+16), max(conns.High, 2*len(members))
 		}
-		if m.host, err = node.Managed(readLockedHost{h}, conns); err != nil {
+		if m.host, err = node.Managed(simHost{h}, conns); err != nil {
 			return nil, fmt.Errorf("sim: host %d: %w", m.index, err)
 		}
 		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))
