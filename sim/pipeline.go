@@ -33,6 +33,7 @@ type pipelined struct {
 
 	mu       sync.Mutex
 	buf      []byte
+	spare    []byte        // the buffer the pump last wrote, for the next
 	pumping  chan struct{} // closed when the pump stops; nil if it is not running
 	space    chan struct{} // signalled when the pump takes the buffer
 	done     chan struct{} // closed once err is set
@@ -102,17 +103,19 @@ func (s *pipelined) pump(stopped chan struct{}) {
 			s.mu.Unlock()
 			return
 		}
-		s.buf = nil
+		s.buf, s.spare = s.spare[:0], nil
 		s.mu.Unlock()
 		select {
 		case s.space <- struct{}{}:
 		default:
 		}
-		if _, err := s.Stream.Write(b); err != nil {
-			s.mu.Lock()
+		_, err := s.Stream.Write(b) // which copies b
+		s.mu.Lock()
+		s.spare = b
+		if err != nil {
 			s.fail(err)
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 	}
 }
 
