@@ -146,7 +146,7 @@ func (r *manifestRecords) fetch(ctx context.Context) {
 			continue
 		}
 		if err := fetchManifest(fctx, r.d, r.eng, p.ID); err != nil {
-			r.log.Debug("no manifest record", "edge", p.ID, "err", err)
+			r.log.Debug("manifest record not taken", "edge", p.ID, "err", err)
 		}
 	}
 }

@@ -241,7 +241,7 @@ func (n *Node) catchUp(ctx context.Context, streams *routedhost.RoutedHost, epoc
 	accept := func(r proofs.Receipt) error { return n.engine.CheckReceipt(ctx, r) }
 	pctx := ctx // the catch-up with the peer in hand, which a lookup must not outlast
 	if n.dht != nil {
-		accept = withManifests(accept, func(edge peer.ID) error { return fetchManifest(pctx, n.dht, n.engine, edge) })
+		accept = withManifests(accept, func(of peer.ID) error { return fetchManifest(pctx, n.dht, n.engine, of) })
 	}
 	var errs []error
 	for _, p := range from {
