@@ -148,11 +148,11 @@ func BenchmarkLivenessPipeline(b *testing.B) {
 // those times (goal: p99 under 100 ms), and the link latency in the same
 // units, the floor of one hop.
 //
-// The 100 nodes share one process, and so one heap: its collector runs
-// every 2.5 s or so, with 100 to 130 ms of marking that slows every node
-// at once, and the few messages published then make the tail. A node of
-// its own has a heap a hundredth the size, marked in a millisecond, and
-// nodes' collectors do not run together. So every other message is timed
+// The 100 nodes share one process, and so one heap of about 100 MB: its
+// collector runs every 2.5 to 3 s, with 60 to 130 ms of marking that
+// slows every node at once, and the few messages published then make the
+// tail. A node of its own has a heap a hundredth the size, and nodes'
+// collectors do not run together. So every other message is timed
 // with the collector held off (debug.SetGCPercent(-1), which first waits
 // for a running cycle to end) and a collection that fell due meanwhile is
 // run before the next message; those messages give the "no-gc" figures,
