@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/aropeer/aropeer/chain"
 	"github.com/aropeer/aropeer/chain/local"
@@ -83,10 +85,19 @@ func (n *Node) genesisKeepers() ([]challenge.Keeper, error) {
 // registry is the keepers and stakes of the ledger, read once per epoch.
 type registry struct {
 	ledger chain.Settlement
+	// reads lets one read of an epoch's registry answer everyone who asks
+	// while it runs: when an epoch begins, every validation of a challenge
+	// or receipt asks, and an overloaded run of a thousand edges saw a
+	// keeper send 1,700 reads at once to a sequencer they all kept from
+	// answering.
+	reads singleflight.Group
 
 	mu    sync.Mutex
 	epoch map[uint64][]challenge.Keeper
 }
+
+// registryTimeout bounds one read of the registry.
+const registryTimeout = 5 * time.Second
 
 func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keeper, error) {
 	r.mu.Lock()
@@ -95,8 +106,32 @@ func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keepe
 	if ok {
 		return ks, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
+	// The read outlives a caller that gives up, for the others waiting.
+	read := r.reads.DoChan(strconv.FormatUint(epoch, 10), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registryTimeout)
+		defer cancel()
+		return r.read(ctx, epoch)
+	})
+	select {
+	case res := <-read:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]challenge.Keeper), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("node: keeper registry: %w", ctx.Err())
+	}
+}
+
+// read reads the registry from the ledger and keeps it for epoch, unless
+// a read that ended since the caller looked kept it already.
+func (r *registry) read(ctx context.Context, epoch uint64) ([]challenge.Keeper, error) {
+	r.mu.Lock()
+	ks, ok := r.epoch[epoch]
+	r.mu.Unlock()
+	if ok {
+		return ks, nil
+	}
 	accounts, err := r.ledger.Keepers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("node: keeper registry: %w", err)
