@@ -16,12 +16,15 @@ import (
 	"github.com/aropeer/aropeer/node/config"
 )
 
-// startLoopbackNode runs a node with a real libp2p host on 127.0.0.1.
-func startLoopbackNode(t *testing.T, ctx context.Context, wg *sync.WaitGroup, key crypto.PrivKey, deny ...string) *node.Node {
+// startLoopbackNode runs a keeper with a real libp2p host on 127.0.0.1,
+// its config changed by adjust.
+func startLoopbackNode(t *testing.T, ctx context.Context, wg *sync.WaitGroup, key crypto.PrivKey, adjust ...func(*config.Config)) *node.Node {
 	t.Helper()
 	cfg := config.Default(config.RoleKeeper)
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
-	cfg.Deny = deny
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	n, err := node.New(cfg, key, node.WithDataDir(t.TempDir()), node.WithoutAPI(), node.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +66,7 @@ func TestDenyListRefusesPeer(t *testing.T) {
 	deniedKey, deniedID := newKey(t)
 	welcomeKey, _ := newKey(t)
 	guardKey, _ := newKey(t)
-	guard := startLoopbackNode(t, ctx, &wg, guardKey, deniedID.String())
+	guard := startLoopbackNode(t, ctx, &wg, guardKey, func(c *config.Config) { c.Deny = []string{deniedID.String()} })
 	denied := startLoopbackNode(t, ctx, &wg, deniedKey)
 	welcome := startLoopbackNode(t, ctx, &wg, welcomeKey)
 
@@ -100,23 +103,7 @@ func TestSequencerConnectionProtected(t *testing.T) {
 	defer cancel()
 	key, _ := newKey(t)
 	_, sequencer := newKey(t)
-	cfg := config.Default(config.RoleKeeper)
-	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Ledger.Sequencer = sequencer.String()
-	n, err := node.New(cfg, key, node.WithDataDir(t.TempDir()), node.WithoutAPI(), node.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Go(func() {
-		if err := n.Run(ctx); err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	select {
-	case <-n.Ready():
-	case <-ctx.Done():
-		t.Fatal("node did not start")
-	}
+	n := startLoopbackNode(t, ctx, &wg, key, func(c *config.Config) { c.Ledger.Sequencer = sequencer.String() })
 	if !n.Host().ConnManager().IsProtected(sequencer, "") {
 		t.Error("the connection to the sequencer is not protected from trimming")
 	}
