@@ -100,10 +100,7 @@ type registry struct {
 const registryTimeout = 5 * time.Second
 
 func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keeper, error) {
-	r.mu.Lock()
-	ks, ok := r.epoch[epoch]
-	r.mu.Unlock()
-	if ok {
+	if ks, ok := r.kept(epoch); ok {
 		return ks, nil
 	}
 	// The read outlives a caller that gives up, for the others waiting.
@@ -123,12 +120,18 @@ func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keepe
 	}
 }
 
+// kept returns the registry read for epoch, if one was.
+func (r *registry) kept(epoch uint64) ([]challenge.Keeper, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ks, ok := r.epoch[epoch]
+	return ks, ok
+}
+
 // read reads the registry from the ledger and keeps it for epoch, unless
 // a read that ended since the caller looked kept it already.
 func (r *registry) read(ctx context.Context, epoch uint64) ([]challenge.Keeper, error) {
-	r.mu.Lock()
-	ks, ok := r.epoch[epoch]
-	r.mu.Unlock()
+	ks, ok := r.kept(epoch)
 	if ok {
 		return ks, nil
 	}

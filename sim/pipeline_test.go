@@ -21,23 +21,7 @@ import (
 func TestPipelinedStream(t *testing.T) {
 	const writes, size, latency = 100, 300, 10 * time.Millisecond
 	send := func(t *testing.T, pipelined bool) time.Duration {
-		mn := mocknet.New()
-		defer mn.Close()
-		a, err := mn.GenPeer()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := mn.GenPeer()
-		if err != nil {
-			t.Fatal(err)
-		}
-		mn.SetLinkDefaults(mocknet.LinkOptions{Latency: latency})
-		if err := mn.LinkAll(); err != nil {
-			t.Fatal(err)
-		}
-		if err := mn.ConnectAllButSelf(); err != nil {
-			t.Fatal(err)
-		}
+		a, b := connectedPair(t, latency)
 		var want bytes.Buffer
 		for i := range writes {
 			want.Write(bytes.Repeat([]byte{byte(i)}, size))
@@ -83,16 +67,7 @@ func TestPipelinedStream(t *testing.T) {
 		}
 	})
 	synctest.Test(t, func(t *testing.T) {
-		mn := mocknet.New()
-		defer mn.Close()
-		a, _ := mn.GenPeer()
-		b, _ := mn.GenPeer()
-		if err := mn.LinkAll(); err != nil {
-			t.Fatal(err)
-		}
-		if err := mn.ConnectAllButSelf(); err != nil {
-			t.Fatal(err)
-		}
+		a, b := connectedPair(t, 0)
 		b.SetStreamHandler("/test", func(s network.Stream) { io.Copy(io.Discard, s) })
 		s, err := simHost{a}.NewStream(context.Background(), b.ID(), "/test")
 		if err != nil {
@@ -105,4 +80,27 @@ func TestPipelinedStream(t *testing.T) {
 			t.Errorf("write after Reset: %v, want ErrReset", err)
 		}
 	})
+}
+
+// connectedPair returns two mock hosts joined by a link of latency.
+func connectedPair(t *testing.T, latency time.Duration) (host.Host, host.Host) {
+	t.Helper()
+	mn := mocknet.New()
+	t.Cleanup(func() { mn.Close() })
+	mn.SetLinkDefaults(mocknet.LinkOptions{Latency: latency})
+	a, err := mn.GenPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := mn.GenPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mn.ConnectAllButSelf(); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
 }
