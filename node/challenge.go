@@ -347,11 +347,12 @@ func (n *Node) verifiers() ([]proofs.Verifier, error) {
 	}, nil
 }
 
-// registryFunc gives the engine the ledger's keepers, or none without a
-// ledger (the genesis list then stands).
+// registryFunc gives the engine the ledger's keepers, or an earlier
+// epoch's when the ledger cannot be read, or none without a ledger (the
+// genesis list then stands).
 func registryFunc(r *registry) func(context.Context, uint64) ([]challenge.Keeper, error) {
 	if r == nil {
 		return nil
 	}
-	return r.keepers
+	return r.keepersOrLast
 }

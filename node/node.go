@@ -372,7 +372,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if n.ledger != nil {
-		n.keepers = &registry{ledger: n.ledger, epoch: make(map[uint64][]challenge.Keeper)}
+		n.keepers = &registry{ledger: n.ledger, log: n.log, epoch: make(map[uint64][]challenge.Keeper)}
 	}
 	if err := n.startChallenges(svcCtx, &wg); err != nil {
 		return err

@@ -2,6 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,5 +67,57 @@ func TestRegistryReadOnce(t *testing.T) {
 	}
 	if n := l.calls.Load(); n != 1 {
 		t.Errorf("the ledger was asked %d times for one epoch's registry, want once", n)
+	}
+}
+
+// flakyLedger answers Keepers with its keepers until down is set.
+type flakyLedger struct {
+	chain.Settlement
+	keepers []chain.Account
+	down    atomic.Bool
+}
+
+func (l *flakyLedger) Keepers(context.Context) ([]chain.Account, error) {
+	if l.down.Load() {
+		return nil, errors.New("sequencer unreachable")
+	}
+	return l.keepers, nil
+}
+
+// TestRegistryEarlierStandsIn: when the ledger cannot be read, the engine
+// gets the registry of the newest epoch read before, not an error that
+// would have the genesis keepers stand in; the settler, which tries again
+// later, still gets the error; and with no earlier read the engine does.
+func TestRegistryEarlierStandsIn(t *testing.T) {
+	account := func(id string, stake uint64) chain.Account {
+		return chain.Account{ID: peer.ID(id), Role: chain.RoleKeeper, Stake: stake}
+	}
+	l := &flakyLedger{keepers: []chain.Account{account("a", 100)}}
+	r := &registry{ledger: l, log: slog.New(slog.NewTextHandler(io.Discard, nil)), epoch: make(map[uint64][]challenge.Keeper)}
+	ctx := context.Background()
+	l.down.Store(true)
+	if _, err := r.keepersOrLast(ctx, 2); err == nil {
+		t.Fatal("no registry was ever read, and the engine got no error")
+	}
+	l.down.Store(false)
+	for _, epoch := range []uint64{3, 5} {
+		if _, err := r.keepersOrLast(ctx, epoch); err != nil {
+			t.Fatal(err)
+		}
+		l.keepers = []chain.Account{account("b", 200)}
+	}
+	l.down.Store(true)
+	got, err := r.keepersOrLast(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []challenge.Keeper{{ID: "b", Stake: 200}}; !slices.Equal(got, want) {
+		t.Errorf("epoch 6 with the ledger down: %v, want epoch 5's %v", got, want)
+	}
+	if got, err := r.keepersOrLast(ctx, 4); err != nil || got[0].ID != "a" {
+		t.Errorf("epoch 4 with the ledger down: %v, %v, want epoch 3's", got, err)
+	}
+	if _, err := r.keepers(ctx, 6); err == nil {
+		t.Error("the settler got an earlier epoch's registry rather than the error")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -85,6 +86,7 @@ func (n *Node) genesisKeepers() ([]challenge.Keeper, error) {
 // registry is the keepers and stakes of the ledger, read once per epoch.
 type registry struct {
 	ledger chain.Settlement
+	log    *slog.Logger
 	// reads lets one read of an epoch's registry answer everyone who asks
 	// while it runs: when an epoch begins, every validation of a challenge
 	// or receipt asks, and an overloaded run of a thousand edges saw a
@@ -118,6 +120,35 @@ func (r *registry) keepers(ctx context.Context, epoch uint64) ([]challenge.Keepe
 	case <-ctx.Done():
 		return nil, fmt.Errorf("node: keeper registry: %w", ctx.Err())
 	}
+}
+
+// keepersOrLast is keepers for the challenge engine: when the ledger
+// cannot be read, the registry of the newest epoch read before stands in.
+// Without it the genesis keepers would, and a node whose read failed
+// while its peers' did not would draw other committees than theirs once
+// stakes had moved since genesis; stakes seldom move between two epochs.
+func (r *registry) keepersOrLast(ctx context.Context, epoch uint64) ([]challenge.Keeper, error) {
+	ks, err := r.keepers(ctx, epoch)
+	if err == nil {
+		return ks, nil
+	}
+	if last, from, ok := r.before(epoch); ok {
+		r.log.Warn("keeper registry unreadable: an earlier epoch's stands in", "epoch", epoch, "from", from, "err", err)
+		return last, nil
+	}
+	return nil, err
+}
+
+// before returns the registry read for the newest epoch before epoch.
+func (r *registry) before(epoch uint64) (ks []challenge.Keeper, from uint64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for e, k := range r.epoch {
+		if e < epoch && (!ok || e > from) {
+			ks, from, ok = k, e, true
+		}
+	}
+	return ks, from, ok
 }
 
 // kept returns the registry read for epoch, if one was.
