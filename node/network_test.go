@@ -20,6 +20,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/aropeer/aropeer/internal/mockhost"
 	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/store"
@@ -122,7 +123,8 @@ func startLinkedNetwork(t testing.TB, ctx context.Context, keepers, edges int, l
 		t.Cleanup(func() { db.Close() })
 		h := hosts[i]
 		opts := []node.Option{
-			node.WithHost(h),
+			// Its streams pipelined, as a real connection's are.
+			node.WithHost(mockhost.Wrap(h)),
 			node.WithStore(db),
 			node.WithoutAPI(),
 			node.WithTrustedNets(mocknetNet),

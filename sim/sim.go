@@ -28,6 +28,7 @@ import (
 
 	"github.com/aropeer/aropeer/beacon"
 	"github.com/aropeer/aropeer/compute"
+	"github.com/aropeer/aropeer/internal/mockhost"
 	"github.com/aropeer/aropeer/node"
 	"github.com/aropeer/aropeer/node/config"
 	"github.com/aropeer/aropeer/proofs"
@@ -176,7 +177,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 			// edges it had trimmed redialled it at once.
 			conns.Low, conns.High = max(conns.Low, len(members)+16), max(conns.High, 2*len(members))
 		}
-		if m.host, err = node.Managed(simHost{h}, conns); err != nil {
+		if m.host, err = node.Managed(mockhost.Wrap(h), conns); err != nil {
 			return nil, fmt.Errorf("sim: host %d: %w", m.index, err)
 		}
 		m.dir = filepath.Join(dir, fmt.Sprintf("node-%d", m.index))

@@ -1,4 +1,4 @@
-package sim
+package mockhost
 
 import (
 	"errors"
@@ -31,7 +31,7 @@ func putBuffer(b []byte) {
 }
 
 // errWriteClosed is a write after CloseWrite or Close.
-var errWriteClosed = errors.New("sim: write on a closed stream")
+var errWriteClosed = errors.New("mockhost: write on a closed stream")
 
 // pipelined is a stream whose writes follow one another onto the link, as
 // on a real connection. A mock stream takes its next write of 256 bytes or

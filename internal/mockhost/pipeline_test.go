@@ -1,4 +1,4 @@
-package sim
+package mockhost
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func TestPipelinedStream(t *testing.T) {
 		})
 		var h host.Host = a
 		if pipelined {
-			h = simHost{a}
+			h = Wrap(a)
 		}
 		s, err := h.NewStream(context.Background(), b.ID(), "/test")
 		if err != nil {
@@ -69,7 +69,7 @@ func TestPipelinedStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := connectedPair(t, 0)
 		b.SetStreamHandler("/test", func(s network.Stream) { io.Copy(io.Discard, s) })
-		s, err := simHost{a}.NewStream(context.Background(), b.ID(), "/test")
+		s, err := Wrap(a).NewStream(context.Background(), b.ID(), "/test")
 		if err != nil {
 			t.Fatal(err)
 		}

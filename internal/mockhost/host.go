@@ -1,4 +1,6 @@
-package sim
+// Package mockhost makes a mock host (go-libp2p's mocknet) behave, where
+// aropeer's simulations and network tests need it, as a real one does.
+package mockhost
 
 import (
 	"context"
@@ -9,10 +11,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// simHost is a mock host made to behave, where the simulation needs it,
-// as a real one does: its network tells Connectedness under the mock
-// network's read lock, and its streams, opened or accepted, are
-// pipelined.
+// Wrap returns h, a mock host, made to behave as a real one does: its
+// network tells Connectedness under the mock network's read lock, and
+// its streams, opened or accepted, are pipelined.
 //
 // Mocknet tells Connectedness under the lock it lists connections with,
 // where it takes its write lock. A DHT server asks it of every peer of
@@ -20,11 +21,13 @@ import (
 // the bootstrap node's and keepers' DHT servers had 4,600 answers queued
 // behind that one lock, and every connection opened or closed waited
 // with them.
-type simHost struct{ host.Host }
+func Wrap(h host.Host) host.Host { return wrapped{h} }
 
-func (h simHost) Network() network.Network { return readLockedNetwork{h.Host.Network()} }
+type wrapped struct{ host.Host }
 
-func (h simHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+func (h wrapped) Network() network.Network { return readLockedNetwork{h.Host.Network()} }
+
+func (h wrapped) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
 	s, err := h.Host.NewStream(ctx, p, pids...)
 	if err != nil {
 		return nil, err
@@ -32,11 +35,11 @@ func (h simHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) 
 	return pipeline(s), nil
 }
 
-func (h simHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+func (h wrapped) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
 	h.Host.SetStreamHandler(pid, func(s network.Stream) { handler(pipeline(s)) })
 }
 
-func (h simHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID) bool, handler network.StreamHandler) {
+func (h wrapped) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID) bool, handler network.StreamHandler) {
 	h.Host.SetStreamHandlerMatch(pid, match, func(s network.Stream) { handler(pipeline(s)) })
 }
 
