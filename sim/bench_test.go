@@ -194,12 +194,10 @@ func TestScale(t *testing.T) {
 
 // scaleScenario is the scale test's network: edges honest edges offering
 // liveness and storage, and 10 honest keepers, for one epoch. Its links
-// have no latency: mocknet takes a stream's next write of 256 bytes or
-// more only once the last has waited out the link's latency, which holds
-// a keeper's gossip to another to 100 messages a second on a 10 ms link,
-// a tenth of what a thousand edges make, and the test would time a
-// network that drops most of its gossip. Latency costs no CPU or memory,
-// which are what it measures.
+// have no latency. Latency makes work for the simulated links, not for
+// the nodes: a timer for every write and a pump for every pipelined
+// stream that has one in flight. On the built-in 10 ms links, the
+// epoch's rounds took 16.4 s against 13.9 s without, one run each.
 func scaleScenario(edges int) Scenario {
 	s := Default()
 	s.Edges, s.Keepers, s.Epochs = edges, 10, 1
