@@ -14,22 +14,6 @@ import (
 // 50 Mbit/s and 40 ms.
 const pipelineWindow = 256 << 10
 
-// buffers holds the buffers of pipelined streams that have gone idle:
-// most of a run's thousands of streams are, most of the time, and a
-// buffer each would be tens of megabytes kept live for nothing.
-var buffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// getBuffer returns an empty buffer; putBuffer gives one back for reuse
-// unless it grew past twice the window, from a long write.
-func getBuffer() []byte { return (*buffers.Get().(*[]byte))[:0] }
-
-func putBuffer(b []byte) {
-	if b != nil && cap(b) <= 2*pipelineWindow {
-		b = b[:0]
-		buffers.Put(&b)
-	}
-}
-
 // errWriteClosed is a write after CloseWrite or Close.
 var errWriteClosed = errors.New("mockhost: write on a closed stream")
 
@@ -74,9 +58,6 @@ func (s *pipelined) Write(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, errWriteClosed
 		case len(s.buf) < pipelineWindow:
-			if s.buf == nil {
-				s.buf = getBuffer()
-			}
 			s.buf = append(s.buf, p...)
 			if s.pumping == nil {
 				s.pumping = make(chan struct{})
@@ -111,17 +92,14 @@ func (s *pipelined) waitForSpace(deadline time.Time) bool {
 	return true
 }
 
-// pump writes the buffer to the stream until it is empty, then gives
-// its buffers back and stops.
+// pump writes the buffer to the stream until it is empty, then stops.
 func (s *pipelined) pump(stopped chan struct{}) {
 	defer close(stopped)
 	for {
 		s.mu.Lock()
 		b := s.buf
 		if len(b) == 0 || s.err != nil {
-			putBuffer(b)
-			putBuffer(s.spare)
-			s.buf, s.spare, s.pumping = nil, nil, nil
+			s.pumping = nil
 			s.mu.Unlock()
 			return
 		}
