@@ -34,7 +34,8 @@ type pipelined struct {
 	mu       sync.Mutex
 	buf      []byte
 	spare    []byte        // the buffer the pump last wrote, for the next
-	pumping  chan struct{} // closed when the pump stops; nil if it is not running
+	pumping  bool          // a pump is running
+	stopped  sync.Cond     // broadcast when the pump stops, and on failure
 	space    chan struct{} // signalled when the pump takes the buffer
 	done     chan struct{} // closed once err is set
 	err      error         // the stream's write error, or ErrReset
@@ -43,7 +44,9 @@ type pipelined struct {
 }
 
 func pipeline(s network.Stream) network.Stream {
-	return &pipelined{Stream: s, space: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &pipelined{Stream: s, space: make(chan struct{}, 1), done: make(chan struct{})}
+	p.stopped.L = &p.mu
+	return p
 }
 
 func (s *pipelined) Write(p []byte) (int, error) {
@@ -59,9 +62,9 @@ func (s *pipelined) Write(p []byte) (int, error) {
 			return 0, errWriteClosed
 		case len(s.buf) < pipelineWindow:
 			s.buf = append(s.buf, p...)
-			if s.pumping == nil {
-				s.pumping = make(chan struct{})
-				go s.pump(s.pumping)
+			if !s.pumping {
+				s.pumping = true
+				go s.pump()
 			}
 			s.mu.Unlock()
 			return len(p), nil
@@ -93,13 +96,15 @@ func (s *pipelined) waitForSpace(deadline time.Time) bool {
 }
 
 // pump writes the buffer to the stream until it is empty, then stops.
-func (s *pipelined) pump(stopped chan struct{}) {
-	defer close(stopped)
+// It starts with each burst of writes, not with the stream: most streams
+// are idle most of the time, and a goroutine each would cost their stacks.
+func (s *pipelined) pump() {
 	for {
 		s.mu.Lock()
 		b := s.buf
 		if len(b) == 0 || s.err != nil {
-			s.pumping = nil
+			s.pumping = false
+			s.stopped.Broadcast()
 			s.mu.Unlock()
 			return
 		}
@@ -122,14 +127,10 @@ func (s *pipelined) pump(stopped chan struct{}) {
 // flush ends writing and waits until what was written is on the link.
 func (s *pipelined) flush() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closed = true
-	stopped := s.pumping
-	s.mu.Unlock()
-	if stopped != nil {
-		select {
-		case <-stopped:
-		case <-s.done:
-		}
+	for s.pumping && s.err == nil {
+		s.stopped.Wait()
 	}
 }
 
@@ -167,6 +168,7 @@ func (s *pipelined) fail(err error) {
 	if s.err == nil {
 		s.err = err
 		close(s.done)
+		s.stopped.Broadcast()
 	}
 }
 
