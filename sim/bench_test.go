@@ -127,7 +127,8 @@ func profileOutside(t *testing.T, path string) chan bool {
 // TestScale is BenchmarkScale's network: it prints how many rounds it
 // timed, their wall time, the wall time of the start-up before them, and
 // how many of them were the scenario's epoch's, and their wall time.
-// Rounds are timed from the first one every node has started for.
+// Rounds are timed from the first one every node has started for. It
+// fails if an epoch did not settle or an honest node was penalised.
 func TestScale(t *testing.T) {
 	edges, err := strconv.Atoi(os.Getenv(scaleEnv))
 	if err != nil {
@@ -183,6 +184,9 @@ func TestScale(t *testing.T) {
 		}
 		if rep.Batches != s.Epochs {
 			t.Errorf("%d of %d epochs settled", rep.Batches, s.Epochs)
+		}
+		if fp := rep.FalsePositives(); fp != 0 {
+			t.Errorf("%d honest nodes penalised", fp)
 		}
 	})
 	if rounds < 2 {
