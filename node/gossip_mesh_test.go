@@ -22,13 +22,7 @@ func TestKeeperMeshIsSmall(t *testing.T) {
 	defer cancel()
 	const keepers = 8
 	tn := startNetwork(t, ctx, keepers, 0)
-	for i, a := range tn.keepers {
-		for _, b := range tn.keepers[i+1:] {
-			if err := a.Host().Connect(ctx, peer.AddrInfo{ID: b.Host().ID(), Addrs: b.Host().Addrs()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	connectAll(t, ctx, tn.keepers)
 	spec := node.TopicSpec{Name: "/aro/test/keepers", Domain: testDomain}
 	topics := make([]*node.Topic, keepers)
 	subs := make([]*node.Subscription, keepers)
@@ -106,13 +100,7 @@ func TestEdgesSendNoGossip(t *testing.T) {
 	defer cancel()
 	tn := startNetwork(t, ctx, 6, 6)
 	nodes := append(append([]*node.Node{}, tn.keepers...), tn.edges...)
-	for i, a := range nodes {
-		for _, b := range nodes[i+1:] {
-			if err := a.Host().Connect(ctx, peer.AddrInfo{ID: b.Host().ID(), Addrs: b.Host().Addrs()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	connectAll(t, ctx, nodes)
 	spec := node.TopicSpec{Name: "/aro/test/gossip", Domain: testDomain}
 	topics := make([]*node.Topic, len(nodes))
 	for i, n := range nodes {
@@ -156,4 +144,16 @@ func TestEdgesSendNoGossip(t *testing.T) {
 		}
 	}
 	t.Logf("keepers sent %d IHAVEs", keepersSent())
+}
+
+// connectAll connects each of nodes to every other.
+func connectAll(t *testing.T, ctx context.Context, nodes []*node.Node) {
+	t.Helper()
+	for i, a := range nodes {
+		for _, b := range nodes[i+1:] {
+			if err := a.Host().Connect(ctx, peer.AddrInfo{ID: b.Host().ID(), Addrs: b.Host().Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
