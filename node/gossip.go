@@ -166,15 +166,15 @@ const (
 // already: before IDONTWANT can stop it, since it arrives a link's
 // latency later. With 10 keepers a bundle was sent 63 times for 9
 // keepers, and 25 times with this mesh; the thousand-edge network's
-// epoch took a quarter less CPU. Edges hold a mesh of their few public
-// peers, and bootstrap nodes keep the wide one edges graft to.
+// epoch allocated 27% less. Edges hold a mesh of their few public peers,
+// and bootstrap nodes keep the wide one edges graft to.
 //
 // An edge, a leaf, sends no gossip (IHAVE): it is joined to public nodes
 // only, which have from one another all it could tell them of. In the
 // thousand-edge network, edges telling keepers and bootstrap nodes of
 // each beacon at each heartbeat made 62,000 of an epoch's 144,000
-// gossipsub messages, and a quarter of its CPU. An edge still forwards
-// in its mesh and answers IWANT.
+// gossipsub messages. An edge still forwards in its mesh and answers
+// IWANT.
 func gossipSubParams(keeper, leaf bool) pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	if keeper {
