@@ -87,10 +87,9 @@ type gossipParams struct {
 	// of the topic: keepers pruning the edges that graft to them made a
 	// thousand-edge network's first rounds a sixth slower.
 	exchange bool
-	// keeper keeps a small mesh, and leaf sends no gossip
-	// (gossipSubParams): a keeper that is not also a bootstrap node,
-	// whose mesh edges look to for beacons; a leaf is an edge alone.
-	keeper, leaf bool
+	// keeper keeps a small mesh (gossipSubParams): a keeper that is not
+	// also a bootstrap node, whose mesh edges look to for beacons.
+	keeper bool
 	// scoreInspect is how often the score snapshot is refreshed.
 	scoreInspect time.Duration
 }
@@ -116,7 +115,7 @@ func newGossip(ctx context.Context, h host.Host, p gossipParams, log *slog.Logge
 		pubsub.WithMessageSignaturePolicy(pubsub.LaxNoSign),
 		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithPeerExchange(p.exchange),
-		pubsub.WithGossipSubParams(gossipSubParams(p.keeper, p.leaf)),
+		pubsub.WithGossipSubParams(gossipSubParams(p.keeper)),
 		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithFloodPublish(true),
@@ -168,14 +167,7 @@ const (
 // keepers, and 25 times with this mesh; the thousand-edge network's
 // epoch allocated 27% less. Edges hold a mesh of their few public peers,
 // and bootstrap nodes keep the wide one edges graft to.
-//
-// An edge, a leaf, sends no gossip (IHAVE): it is joined to public nodes
-// only, which have from one another all it could tell them of. In the
-// thousand-edge network, edges telling keepers and bootstrap nodes of
-// each beacon at each heartbeat made 62,000 of an epoch's 144,000
-// gossipsub messages. An edge still forwards in its mesh and answers
-// IWANT.
-func gossipSubParams(keeper, leaf bool) pubsub.GossipSubParams {
+func gossipSubParams(keeper bool) pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	if keeper {
 		// Dout, the mesh peers a node must have dialled itself, is 0:
@@ -183,9 +175,6 @@ func gossipSubParams(keeper, leaf bool) pubsub.GossipSubParams {
 		// cannot cut it off all the same: it dials every keeper, and
 		// each keeper's flood reaches it over that connection.
 		p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout = 2, 1, 4, 1, 0
-	}
-	if leaf {
-		p.Dlazy, p.GossipFactor = 0, 0 // gossip to no one
 	}
 	p.PrunePeers = p.D
 	p.Connectors = 1
@@ -341,10 +330,6 @@ func bundleValidator(spec TopicSpec) pubsub.ValidatorEx {
 		return pubsub.ValidationAccept
 	}
 }
-
-// IHavesSent returns how many IHAVE announcements we have sent: gossip,
-// as against messages.
-func (g *Gossip) IHavesSent() uint64 { return g.mesh.ihaves.Load() }
 
 // MeshSizes returns, for each joined topic, the number of peers in our mesh.
 func (g *Gossip) MeshSizes() map[string]int {

@@ -90,62 +90,6 @@ func TestKeeperMeshIsSmall(t *testing.T) {
 	t.Logf("mesh sizes %v", sizes)
 }
 
-// TestEdgesSendNoGossip: an edge tells no peer of the messages it has
-// (IHAVE), where a keeper with the same peers does: an edge's peers are
-// public nodes, which hear everything from one another. The edges here
-// are also joined to each other, as no edge is, so that each has peers
-// outside its mesh to gossip to, as a keeper has.
-func TestEdgesSendNoGossip(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	tn := startNetwork(t, ctx, 6, 6)
-	nodes := append(append([]*node.Node{}, tn.keepers...), tn.edges...)
-	connectAll(t, ctx, nodes)
-	spec := node.TopicSpec{Name: "/aro/test/gossip", Domain: testDomain}
-	topics := make([]*node.Topic, len(nodes))
-	for i, n := range nodes {
-		var err error
-		if topics[i], err = n.Gossip().Join(spec); err != nil {
-			t.Fatal(err)
-		}
-		sub, err := topics[i].Subscribe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sub.Cancel()
-	}
-	// Gossipsub announces at each heartbeat (1 s) the messages of the
-	// last three; everyone publishes for four.
-	keepersSent := func() (n uint64) {
-		for _, k := range tn.keepers {
-			n += k.Gossip().IHavesSent()
-		}
-		return n
-	}
-	for round := 0; round < 40 || keepersSent() == 0; round++ {
-		if ctx.Err() != nil {
-			t.Fatal("keepers sent no gossip either: the test shows nothing")
-		}
-		for i, n := range nodes {
-			key := n.Host().Peerstore().PrivKey(n.Host().ID())
-			env, err := wire.Seal(key, testDomain, fmt.Appendf(nil, "message %d of %d", round, i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := topics[i].Publish(ctx, env); err != nil {
-				t.Fatal(err)
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for i, e := range tn.edges {
-		if n := e.Gossip().IHavesSent(); n != 0 {
-			t.Errorf("edge %d sent %d IHAVEs, want none", i, n)
-		}
-	}
-	t.Logf("keepers sent %d IHAVEs", keepersSent())
-}
-
 // connectAll connects each of nodes to every other.
 func connectAll(t *testing.T, ctx context.Context, nodes []*node.Node) {
 	t.Helper()

@@ -2,7 +2,6 @@ package node
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -11,11 +10,10 @@ import (
 )
 
 // meshTracer follows grafts and prunes to know each topic's mesh size,
-// which gossipsub does not export, and counts the IHAVEs we send.
+// which gossipsub does not export.
 type meshTracer struct {
-	mu     sync.Mutex
-	mesh   map[string]map[peer.ID]struct{}
-	ihaves atomic.Uint64
+	mu   sync.Mutex
+	mesh map[string]map[peer.ID]struct{}
 }
 
 var _ pubsub.RawTracer = (*meshTracer)(nil)
@@ -71,12 +69,7 @@ func (t *meshTracer) RejectMessage(*pubsub.Message, string)                {}
 func (t *meshTracer) DuplicateMessage(*pubsub.Message)                     {}
 func (t *meshTracer) ThrottlePeer(peer.ID)                                 {}
 func (t *meshTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *meshTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
 func (t *meshTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *meshTracer) UndeliverableMessage(*pubsub.Message)                 {}
-
-func (t *meshTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) {
-	if n := len(rpc.GetControl().GetIhave()); n > 0 {
-		t.ihaves.Add(uint64(n))
-	}
-}

@@ -9,7 +9,6 @@ type nodeCollector struct {
 	peers    *prometheus.Desc
 	routing  *prometheus.Desc
 	meshSize *prometheus.Desc
-	ihaves   *prometheus.Desc
 	issued   *prometheus.Desc
 	answered *prometheus.Desc
 	refused  *prometheus.Desc
@@ -24,7 +23,6 @@ func newNodeCollector(n *Node) *nodeCollector {
 		peers:    prometheus.NewDesc("aro_connected_peers", "Peers with an open connection.", nil, nil),
 		routing:  prometheus.NewDesc("aro_dht_routing_table_size", "Peers in the DHT routing table.", nil, nil),
 		meshSize: prometheus.NewDesc("aro_gossip_mesh_peers", "Peers in our gossipsub mesh of a topic.", []string{"topic"}, nil),
-		ihaves:   prometheus.NewDesc("aro_gossip_ihaves_sent_total", "IHAVE announcements this node sent to gossipsub peers; an edge sends none.", nil, nil),
 		issued:   prometheus.NewDesc("aro_challenges_issued_total", "Challenge attempts this keeper sent.", nil, nil),
 		answered: prometheus.NewDesc("aro_challenges_answered_total", "Challenges this edge accepted and answered.", nil, nil),
 		refused:  prometheus.NewDesc("aro_challenges_refused_total", "Challenge streams this edge refused: unscheduled, misdirected or unreadable.", nil, nil),
@@ -38,7 +36,6 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peers
 	ch <- c.routing
 	ch <- c.meshSize
-	ch <- c.ihaves
 	ch <- c.issued
 	ch <- c.answered
 	ch <- c.refused
@@ -53,7 +50,6 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	for topic, size := range c.n.gossip.MeshSizes() {
 		ch <- prometheus.MustNewConstMetric(c.meshSize, prometheus.GaugeValue, float64(size), topic)
 	}
-	ch <- prometheus.MustNewConstMetric(c.ihaves, prometheus.CounterValue, float64(c.n.gossip.IHavesSent()))
 	if s := c.n.settler; s != nil {
 		st := s.Stats()
 		for event, v := range map[string]uint64{"proposed": st.Proposed, "cosigned": st.Cosigned, "mismatched": st.Mismatched, "submitted": st.Submitted, "applied": st.Applied, "disputed": st.Disputed} {

@@ -331,11 +331,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	isKeeper, isBootstrap := n.cfg.HasRole(config.RoleKeeper), n.cfg.HasRole(config.RoleBootstrap)
-	gp := gossipParams{
-		trusted: n.trusted, bootstrap: peerIDs(bootstrap), scoreInspect: n.inspect,
-		exchange: isBootstrap, keeper: isKeeper && !isBootstrap, leaf: !isKeeper && !isBootstrap,
-	}
+	gp := gossipParams{trusted: n.trusted, bootstrap: peerIDs(bootstrap), exchange: n.cfg.HasRole(config.RoleBootstrap), keeper: n.cfg.HasRole(config.RoleKeeper) && !n.cfg.HasRole(config.RoleBootstrap), scoreInspect: n.inspect}
 	n.gossip, err = newGossip(svcCtx, n.host, gp, n.baseLog.With("component", "gossip"))
 	if err != nil {
 		return err
